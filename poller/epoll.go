@@ -1,0 +1,235 @@
+//go:build linux
+
+package poller
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+func init() {
+	backends["epoll"] = func() (Poller, error) { return OpenEpoll() }
+	defaultBackend = "epoll"
+}
+
+// epollInterest is the one registration every fd gets: both directions and
+// peer half-close, edge-triggered. It is never modified.
+const epollInterest = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
+
+// Epoll is the edge-triggered Linux backend. Use New or OpenEpoll.
+type Epoll struct {
+	epfd    int
+	wakefd  int         // eventfd, registered with wakeToken
+	pending atomic.Bool // a wake is written and not yet consumed
+	closed  atomic.Bool
+	raw     []unix.EpollEvent // kernel-format events, grown once to len(events)
+	wakeBuf [8]byte
+}
+
+// OpenEpoll creates an epoll instance and its eventfd wake-up.
+func OpenEpoll() (*Epoll, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("poller: %w", os.NewSyscallError("epoll_create1", err))
+	}
+	wfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("poller: %w", os.NewSyscallError("eventfd", err))
+	}
+	p := &Epoll{epfd: epfd, wakefd: wfd}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET}
+	putToken(&ev, wakeToken)
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wfd, &ev); err != nil {
+		unix.Close(wfd)
+		unix.Close(epfd)
+		return nil, fmt.Errorf("poller: add eventfd: %w", os.NewSyscallError("epoll_ctl", err))
+	}
+	return p, nil
+}
+
+// putToken stores tok in the 64-bit data union of ev, which x/sys/unix
+// splits into Fd (low half) and Pad (high half).
+func putToken(ev *unix.EpollEvent, tok Token) {
+	ev.Fd = int32(uint32(tok))
+	ev.Pad = int32(uint32(tok >> 32))
+}
+
+func getToken(ev *unix.EpollEvent) Token {
+	return Token(uint32(ev.Fd)) | Token(uint32(ev.Pad))<<32
+}
+
+// Register adds fd for read, write and peer half-close, edge-triggered.
+func (p *Epoll) Register(fd int, tok Token) error {
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	ev := unix.EpollEvent{Events: epollInterest}
+	putToken(&ev, tok)
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		if err == unix.EEXIST {
+			return fmt.Errorf("poller: add fd %d: %w", fd, ErrRegistered)
+		}
+		return fmt.Errorf("poller: add fd %d: %w", fd, os.NewSyscallError("epoll_ctl", err))
+	}
+	return nil
+}
+
+// Deregister removes fd.
+func (p *Epoll) Deregister(fd int) error {
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil); err != nil {
+		if err == unix.ENOENT {
+			return fmt.Errorf("poller: delete fd %d: %w", fd, ErrNotRegistered)
+		}
+		return fmt.Errorf("poller: delete fd %d: %w", fd, os.NewSyscallError("epoll_ctl", err))
+	}
+	return nil
+}
+
+// Wait implements Poller.Wait.
+func (p *Epoll) Wait(events []Event, timeout time.Duration) (int, error) {
+	if p.closed.Load() {
+		return 0, ErrClosed
+	}
+	if len(events) == 0 {
+		return 0, errors.New("poller: wait: empty event slice")
+	}
+	if len(p.raw) < len(events) {
+		p.raw = make([]unix.EpollEvent, len(events))
+	}
+	raw := p.raw[:len(events)]
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = time.Now().Add(timeout)
+	}
+	for {
+		n, err := epollWait(p.epfd, raw, timeout)
+		if err == unix.EINTR {
+			if timeout > 0 {
+				if timeout = time.Until(deadline); timeout <= 0 {
+					return 0, nil
+				}
+			}
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("poller: %w", os.NewSyscallError("epoll_wait", err))
+		}
+		j := 0
+		for i := 0; i < n; i++ {
+			tok := getToken(&raw[i])
+			if tok == wakeToken {
+				p.consumeWake()
+				continue
+			}
+			events[j] = Event{Token: tok, flags: fromEpoll(raw[i].Events)}
+			j++
+		}
+		return j, nil
+	}
+}
+
+// epollWait calls epoll_pwait. A zero timeout cannot block, so it goes
+// through RawSyscall6 and skips the scheduler hand-off that Syscall6 pays
+// for; any other timeout may block and must let the runtime know.
+func epollWait(epfd int, raw []unix.EpollEvent, timeout time.Duration) (int, error) {
+	ptr := unsafe.Pointer(&raw[0]) // raw is non-empty and stays reachable until the call returns
+	var r uintptr
+	var e unix.Errno
+	if timeout == 0 {
+		r, _, e = unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(ptr), uintptr(len(raw)), 0, 0, 0)
+	} else {
+		r, _, e = unix.Syscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(ptr), uintptr(len(raw)), uintptr(timeoutMillis(timeout)), 0, 0)
+	}
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
+// consumeWake resets the eventfd and re-arms Wake. The flag is cleared after
+// the read, so a Wake racing with this either sees pending and is covered by
+// the return under way, or writes again and makes the next Wait return.
+func (p *Epoll) consumeWake() {
+	unix.Read(p.wakefd, p.wakeBuf[:]) // EAGAIN is fine: the counter is already 0
+	p.pending.Store(false)
+}
+
+// Wake implements Poller.Wake. Only the first of a burst of Wakes writes.
+func (p *Epoll) Wake() error {
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	if !p.pending.CompareAndSwap(false, true) {
+		return nil
+	}
+	one := [8]byte{1}
+	if nativeBigEndian {
+		one = [8]byte{7: 1}
+	}
+	for {
+		_, err := unix.Write(p.wakefd, one[:])
+		switch err {
+		case nil:
+			return nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			// The counter is saturated, so the eventfd is readable already
+			// and Wait will return; nothing is lost.
+			return nil
+		}
+		p.pending.Store(false)
+		return fmt.Errorf("poller: wake: %w", os.NewSyscallError("write", err))
+	}
+}
+
+// Close closes the epoll and eventfd descriptors; registered fds stay open.
+func (p *Epoll) Close() error {
+	if p.closed.Swap(true) {
+		return ErrClosed
+	}
+	err1 := unix.Close(p.wakefd)
+	err2 := unix.Close(p.epfd)
+	if err1 != nil {
+		return fmt.Errorf("poller: %w", os.NewSyscallError("close", err1))
+	}
+	if err2 != nil {
+		return fmt.Errorf("poller: %w", os.NewSyscallError("close", err2))
+	}
+	return nil
+}
+
+// Fd returns the epoll descriptor, for tests that inspect kernel state.
+func (p *Epoll) Fd() int { return p.epfd }
+
+// fromEpoll translates epoll event bits to Event flags. HUP and ERR make both
+// directions "ready" so that the next read or write reports the condition.
+func fromEpoll(e uint32) uint8 {
+	var f uint8
+	if e&(unix.EPOLLIN|unix.EPOLLPRI) != 0 {
+		f |= evReadable
+	}
+	if e&unix.EPOLLOUT != 0 {
+		f |= evWritable
+	}
+	if e&unix.EPOLLRDHUP != 0 {
+		f |= evReadable | evReadClosed
+	}
+	if e&unix.EPOLLHUP != 0 {
+		f |= evReadable | evWritable | evReadClosed | evWriteClosed
+	}
+	if e&unix.EPOLLERR != 0 {
+		f |= evReadable | evWritable | evError
+	}
+	return f
+}
