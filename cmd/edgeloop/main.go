@@ -1,0 +1,39 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+const usage = `edgeloop: a reactor framework on raw epoll/kqueue, and its demo services.
+
+Usage:
+  edgeloop serve [flags]     run the services (see edgeloop serve --help)
+  edgeloop backends          list the backends available on this OS
+  edgeloop help              show this text
+
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run dispatches a command line and returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stdout, stderr)
+	case "backends":
+		return backends(stdout)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "edgeloop: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}

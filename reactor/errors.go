@@ -1,0 +1,20 @@
+package reactor
+
+import "errors"
+
+var (
+	// ErrWouldBlock is returned, unwrapped, by Conn.Read when no input is
+	// waiting and by Conn.Write when the socket buffer is full (with the count
+	// written so far). The loop calls the handler again when that changes.
+	ErrWouldBlock = errors.New("reactor: operation would block")
+	// ErrClosed is returned by Conn methods after the connection is closed,
+	// and by Loop methods after Shutdown.
+	ErrClosed = errors.New("reactor: closed")
+	// ErrShutdown is passed to HandleClose for connections that Shutdown
+	// closed because its context ended before they were flushed.
+	ErrShutdown = errors.New("reactor: shut down before flushed")
+	// ErrUnknownBackend is returned by New for a backend name not in Backends().
+	ErrUnknownBackend = errors.New("reactor: unknown backend")
+	// ErrUnsupported is returned for an operation the chosen backend cannot do.
+	ErrUnsupported = errors.New("reactor: not supported by this backend")
+)

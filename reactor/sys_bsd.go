@@ -1,0 +1,58 @@
+//go:build darwin || freebsd || netbsd || openbsd || dragonfly
+
+package reactor
+
+import (
+	"golang.org/x/sys/unix"
+)
+
+// rawRead reads from a non-blocking socket. The BSDs go through libc or the
+// ordinary wrapper; only Linux has been measured for the raw path.
+func rawRead(fd int, p []byte) (int, unix.Errno) {
+	n, err := unix.Read(fd, p)
+	if err != nil {
+		return 0, err.(unix.Errno)
+	}
+	return n, 0
+}
+
+// rawWrite writes to a non-blocking socket; SO_NOSIGPIPE, set at accept and
+// connect, turns SIGPIPE into EPIPE.
+func rawWrite(fd int, p []byte) (int, unix.Errno) {
+	n, err := unix.Write(fd, p)
+	if err != nil {
+		return 0, err.(unix.Errno)
+	}
+	return n, 0
+}
+
+// accept takes one connection off a non-blocking listener and makes it
+// non-blocking and close-on-exec (macOS has no accept4).
+func accept(lfd int) (int, error) {
+	fd, _, err := unix.Accept(lfd)
+	if err != nil {
+		return -1, err
+	}
+	unix.CloseOnExec(fd)
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	setNoSigpipe(fd)
+	return fd, nil
+}
+
+// newSocket makes a non-blocking, close-on-exec stream socket.
+func newSocket(domain int) (int, error) {
+	fd, err := unix.Socket(domain, unix.SOCK_STREAM, 0)
+	if err != nil {
+		return -1, err
+	}
+	unix.CloseOnExec(fd)
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	setNoSigpipe(fd)
+	return fd, nil
+}

@@ -1,0 +1,40 @@
+//go:build linux
+
+package reactor
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// rawRead reads from a non-blocking socket. RawSyscall skips the runtime's
+// entersyscall/exitsyscall, which costs about a quarter of the server's CPU
+// per small request here. It is sound only because the fd is O_NONBLOCK: the
+// call returns at once with data or EAGAIN and never holds the thread.
+func rawRead(fd int, p []byte) (int, unix.Errno) {
+	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	return int(r), e
+}
+
+// rawWrite sends on a non-blocking socket with MSG_NOSIGNAL, so a reset peer
+// gives EPIPE instead of a SIGPIPE. Non-blocking for the same reason as rawRead.
+func rawWrite(fd int, p []byte) (int, unix.Errno) {
+	r, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), unix.MSG_NOSIGNAL, 0, 0)
+	return int(r), e
+}
+
+// accept takes one connection off a non-blocking listener, already
+// non-blocking and close-on-exec.
+func accept(lfd int) (int, error) {
+	fd, _, err := unix.Accept4(lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+	return fd, err
+}
+
+// newSocket makes a non-blocking, close-on-exec stream socket.
+func newSocket(domain int) (int, error) {
+	return unix.Socket(domain, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+}
+
+// setNoSigpipe is a no-op on Linux, where every send passes MSG_NOSIGNAL.
+func setNoSigpipe(int) {}
