@@ -16,9 +16,9 @@ import (
 // own poller, its own copy of every listener (SO_REUSEPORT spreads accepts
 // across them) and its own connections.
 type group struct {
-	loops    []*eventLoop
-	next     atomic.Uint32 // round robin for Dial
-	doneCh   chan struct{}
+	loops  []*eventLoop
+	next   atomic.Uint32 // round robin for Dial
+	doneCh chan struct{}
 }
 
 func newGroup(o *options) (*group, error) {

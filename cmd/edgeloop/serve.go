@@ -112,4 +112,3 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	log.Info("stopped")
 	return 0
 }
-
