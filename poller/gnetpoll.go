@@ -1,0 +1,237 @@
+//go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
+
+package poller
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+
+	gerrors "github.com/panjf2000/gnet/v2/pkg/errors"
+	"github.com/panjf2000/gnet/v2/pkg/netpoll"
+	"golang.org/x/sys/unix"
+)
+
+func init() {
+	backends["gnetpoll"] = func() (Poller, error) { return OpenGnetPoll() }
+}
+
+// GnetPoll adapts gnet's own poller (pkg/netpoll), level-triggered as gnet
+// uses it, to the Poller interface, so that edgeloop's loop can run over
+// either poller and the two can be compared.
+//
+// gnet's poller has no "wait once" call: Polling runs its own loop and calls
+// back per event. Wait therefore runs Polling and stops it from the callback
+// once the batch has been collected. The end of a batch is marked by writing
+// to a breaker pipe registered with the poller: its event is reported after
+// the events already pending, and its callback ends Polling. Compared with
+// a native Wait, each Wait that returns events costs one more write and read
+// on the pipe, and Polling allocates its event list on every call; the
+// benchmarks count both against gnetpoll.
+type GnetPoll struct {
+	gp       *netpoll.Poller
+	brkR     int // breaker pipe, read end (registered)
+	brkW     int
+	armed    atomic.Bool // the breaker has been written and not yet read
+	closed   atomic.Bool
+	toks     []Token    // by fd
+	regs     []Interest // by fd; 0 means registered with no interest (deleted from the kernel set)
+	known    []bool     // by fd: registered with us
+	out      []Event
+	n        int
+	callback netpoll.PollEventHandler
+	timer    *time.Timer
+	drainBuf [64]byte
+}
+
+// errStopPolling ends gnet's Polling; it is the one error Polling returns on.
+var errStopPolling = gerrors.ErrEngineShutdown
+
+// OpenGnetPoll opens gnet's poller and the breaker pipe.
+func OpenGnetPoll() (*GnetPoll, error) {
+	gp, err := netpoll.OpenPoller()
+	if err != nil {
+		return nil, fmt.Errorf("poller: gnet: %w", err)
+	}
+	var fds [2]int
+	if err := unix.Pipe(fds[:]); err != nil {
+		gp.Close()
+		return nil, fmt.Errorf("poller: %w", os.NewSyscallError("pipe", err))
+	}
+	for _, fd := range fds {
+		unix.CloseOnExec(fd)
+		unix.SetNonblock(fd, true)
+	}
+	p := &GnetPoll{gp: gp, brkR: fds[0], brkW: fds[1]}
+	p.callback = p.onEvent
+	p.timer = time.AfterFunc(time.Hour, p.breakBatch)
+	p.timer.Stop()
+	if err := gp.AddRead(&netpoll.PollAttachment{FD: p.brkR}, false); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("poller: gnet add breaker: %w", err)
+	}
+	return p, nil
+}
+
+func (p *GnetPoll) grow(fd int) {
+	for fd >= len(p.toks) {
+		p.toks = append(p.toks, 0)
+		p.regs = append(p.regs, 0)
+		p.known = append(p.known, false)
+	}
+}
+
+// Register adds fd with read interest, level-triggered.
+func (p *GnetPoll) Register(fd int, tok Token) error {
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	p.grow(fd)
+	if p.known[fd] {
+		return fmt.Errorf("poller: add fd %d: %w", fd, ErrRegistered)
+	}
+	if err := p.gp.AddRead(&netpoll.PollAttachment{FD: fd}, false); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("poller: add fd %d: %w", fd, ErrRegistered)
+		}
+		return fmt.Errorf("poller: add fd %d: %w", fd, err)
+	}
+	p.toks[fd], p.regs[fd], p.known[fd] = tok, Readable, true
+	return nil
+}
+
+// SetInterest implements LevelTriggered. gnet's poller can modify to "read"
+// or "read and write" only; "write only" is a delete and an add, and "none"
+// is a delete.
+func (p *GnetPoll) SetInterest(fd int, tok Token, in Interest) error {
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	if fd >= len(p.known) || !p.known[fd] {
+		return fmt.Errorf("poller: modify fd %d: %w", fd, ErrNotRegistered)
+	}
+	old := p.regs[fd]
+	pa := &netpoll.PollAttachment{FD: fd}
+	var err error
+	switch {
+	case in == old:
+	case in == 0:
+		err = p.gp.Delete(fd)
+	case old == 0 && in == Readable:
+		err = p.gp.AddRead(pa, false)
+	case old == 0 && in == Writable:
+		err = p.gp.AddWrite(pa, false)
+	case old == 0:
+		err = p.gp.AddReadWrite(pa, false)
+	case in == Readable:
+		err = p.gp.ModRead(pa, false)
+	case in == Writable:
+		if err = p.gp.Delete(fd); err == nil {
+			err = p.gp.AddWrite(pa, false)
+		}
+	default:
+		err = p.gp.ModReadWrite(pa, false)
+	}
+	if err != nil {
+		return fmt.Errorf("poller: modify fd %d: %w", fd, err)
+	}
+	p.toks[fd], p.regs[fd] = tok, in
+	return nil
+}
+
+// Deregister removes fd.
+func (p *GnetPoll) Deregister(fd int) error {
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	if fd >= len(p.known) || !p.known[fd] {
+		return fmt.Errorf("poller: delete fd %d: %w", fd, ErrNotRegistered)
+	}
+	p.known[fd] = false
+	if p.regs[fd] != 0 {
+		if err := p.gp.Delete(fd); err != nil {
+			return fmt.Errorf("poller: delete fd %d: %w", fd, err)
+		}
+	}
+	return nil
+}
+
+// Wait implements Poller.Wait over gnet's Polling.
+func (p *GnetPoll) Wait(events []Event, timeout time.Duration) (int, error) {
+	if p.closed.Load() {
+		return 0, ErrClosed
+	}
+	if len(events) == 0 {
+		return 0, errors.New("poller: wait: empty event slice")
+	}
+	p.out, p.n = events, 0
+	switch {
+	case timeout == 0:
+		p.breakBatch() // whatever the first epoll_wait finds, then stop
+	case timeout > 0:
+		p.timer.Reset(timeout)
+		defer p.timer.Stop()
+	}
+	err := p.gp.Polling(p.callback)
+	p.out = nil
+	if err != nil && !errors.Is(err, errStopPolling) {
+		return p.n, fmt.Errorf("poller: gnet polling: %w", err)
+	}
+	return p.n, nil
+}
+
+// onEvent is gnet's callback for one event.
+func (p *GnetPoll) onEvent(fd int, ev netpoll.IOEvent, fl netpoll.IOFlags) error {
+	if fd == p.brkR {
+		for {
+			if n, _ := unix.Read(p.brkR, p.drainBuf[:]); n <= 0 {
+				break
+			}
+		}
+		p.armed.Store(false)
+		return errStopPolling
+	}
+	if fd >= len(p.known) || !p.known[fd] {
+		return nil // deregistered while its event was pending
+	}
+	p.out[p.n] = Event{Token: p.toks[fd], flags: fromGnet(ev, fl)}
+	p.n++
+	if p.n == 1 {
+		p.breakBatch() // the rest of this batch, then stop
+	}
+	if p.n == len(p.out) {
+		// Full: stop now. Events left in this batch are level-triggered and
+		// are reported again.
+		return errStopPolling
+	}
+	return nil
+}
+
+// breakBatch makes Polling stop after the events it has pending.
+func (p *GnetPoll) breakBatch() {
+	if p.armed.CompareAndSwap(false, true) {
+		unix.Write(p.brkW, []byte{1}) // EAGAIN: the pipe is full, so readable already
+	}
+}
+
+// Wake implements Poller.Wake.
+func (p *GnetPoll) Wake() error {
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	p.breakBatch()
+	return nil
+}
+
+// Close closes gnet's poller and the breaker pipe.
+func (p *GnetPoll) Close() error {
+	if p.closed.Swap(true) {
+		return ErrClosed
+	}
+	p.timer.Stop()
+	unix.Close(p.brkR)
+	unix.Close(p.brkW)
+	return p.gp.Close()
+}

@@ -1,0 +1,398 @@
+package reactor
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+func init() {
+	engines["net"] = func(o *options) (engine, error) { return newNetEngine(o), nil }
+}
+
+// netReadBuffer is each connection's read buffer on the net backend, the
+// size io.Copy uses. A goroutine per connection means a buffer per
+// connection; that is this backend's cost.
+const netReadBuffer = 32 << 10
+
+// netEngine runs each connection in its own goroutine with blocking I/O
+// through Go's net package, like Python's ThreadingTCPServer. The blocking
+// read happens outside handler calls; HandleRecv then takes what it brought.
+type netEngine struct {
+	mu       sync.Mutex
+	lns      []net.Listener
+	conns    map[*netConn]struct{}
+	draining bool
+	deadline time.Time // Shutdown's deadline, for flushing writes
+	wg       sync.WaitGroup
+	doneCh   chan struct{}
+	doneOnce sync.Once
+}
+
+func newNetEngine(*options) *netEngine {
+	return &netEngine{conns: make(map[*netConn]struct{}), doneCh: make(chan struct{})}
+}
+
+// netConn is one connection of the net backend.
+type netConn struct {
+	c    Conn
+	e    *netEngine
+	nc   net.Conn
+	mu   sync.Mutex // serializes handler calls and posted functions
+	buf  []byte
+	in   []byte // input the last blocking read brought, not yet taken
+	rerr error  // the error that read ended with, reported after in
+	eof  bool
+
+	closed   bool
+	closeErr error
+	wake     chan struct{} // a posted function may have changed the handler's wants
+}
+
+func (e *netEngine) listen(network, address string, f Factory) (net.Addr, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.draining {
+		return nil, ErrClosed
+	}
+	ln, err := net.Listen(network, address)
+	if err != nil {
+		return nil, err
+	}
+	e.lns = append(e.lns, ln)
+	e.wg.Add(1)
+	go e.acceptLoop(ln, f)
+	return ln.Addr(), nil
+}
+
+func (e *netEngine) acceptLoop(ln net.Listener, f Factory) {
+	defer e.wg.Done()
+	backoff := time.Millisecond
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// EMFILE and the like: back off as net/http does, keep serving.
+			time.Sleep(backoff)
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = time.Millisecond
+		e.start(nc, nil, f)
+	}
+}
+
+// start runs a connection's goroutine; with dial set, it connects first.
+func (e *netEngine) start(nc net.Conn, dial func() (net.Conn, error), f Factory) error {
+	nx := &netConn{e: e, nc: nc, wake: make(chan struct{}, 1)}
+	nx.c.tr = nx
+	nx.c.fd = -1
+	e.mu.Lock()
+	if e.draining {
+		e.mu.Unlock()
+		if nc != nil {
+			nc.Close()
+		}
+		return ErrClosed
+	}
+	e.conns[nx] = struct{}{}
+	e.wg.Add(1)
+	e.mu.Unlock()
+	go nx.run(dial, f)
+	return nil
+}
+
+func (e *netEngine) dial(network, address string, f Factory) error {
+	d := func() (net.Conn, error) { return net.Dial(network, address) }
+	return e.start(nil, d, f)
+}
+
+func (e *netEngine) isDraining() (bool, time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.draining, e.deadline
+}
+
+// run is the connection's goroutine: send while the handler wants to, block
+// reading while it wants input, and wait for a posted function otherwise.
+func (nx *netConn) run(dial func() (net.Conn, error), f Factory) {
+	defer nx.e.wg.Done()
+	nx.mu.Lock()
+	h := f(&nx.c)
+	nx.mu.Unlock()
+	if dial != nil {
+		nc, err := dial()
+		nx.mu.Lock()
+		nx.nc = nc
+		if err != nil {
+			nx.closed, nx.closeErr = true, err
+		}
+		nx.mu.Unlock()
+	}
+	if h == nil {
+		nx.finish(h, errors.New("reactor: factory returned no handler"))
+		return
+	}
+	nx.buf = make([]byte, netReadBuffer)
+	for {
+		nx.mu.Lock()
+		err := nx.turn(h)
+		closed := nx.closed
+		wantsRecv := !closed && err == nil && !nx.eof && h.WantsRecv()
+		wantsSend := !closed && err == nil && h.WantsSend()
+		nx.mu.Unlock()
+		draining, _ := nx.e.isDraining()
+		switch {
+		case err != nil || closed:
+			nx.finish(h, err)
+			return
+		case draining && !wantsSend:
+			nx.finishGraceful(h)
+			return
+		case wantsRecv && !draining:
+			n, rerr := nx.nc.Read(nx.buf)
+			if isTimeout(rerr) {
+				nx.nc.SetReadDeadline(time.Time{}) // a wake-up, not a failure
+				continue
+			}
+			nx.mu.Lock()
+			nx.in, nx.rerr = nx.buf[:n], rerr
+			nx.mu.Unlock()
+		case !wantsSend:
+			<-nx.wake // nothing to do until a posted function changes that
+		}
+	}
+}
+
+// turn calls the handler until it wants nothing it can have right now.
+// Called with mu held.
+func (nx *netConn) turn(h Handler) error {
+	for !nx.closed {
+		did := false
+		if (len(nx.in) > 0 || nx.rerr != nil) && h.WantsRecv() {
+			did = true
+			if err := h.HandleRecv(); err != nil {
+				return err
+			}
+		}
+		if !nx.closed && h.WantsSend() {
+			did = true
+			if err := h.HandleSend(); err != nil {
+				return err
+			}
+		}
+		if !did {
+			return nil
+		}
+	}
+	return nil
+}
+
+// finish closes the connection and tells the handler.
+func (nx *netConn) finish(h Handler, err error) {
+	nx.mu.Lock()
+	if !nx.closed {
+		nx.closed = true
+		nx.closeErr = err
+	}
+	if nx.nc != nil {
+		nx.nc.Close()
+	}
+	cerr := nx.closeErr
+	nx.mu.Unlock()
+	nx.e.mu.Lock()
+	delete(nx.e.conns, nx)
+	nx.e.mu.Unlock()
+	if ch, ok := h.(CloseHandler); ok && h != nil {
+		ch.HandleClose(cerr)
+	}
+}
+
+// finishGraceful ends a flushed connection at Shutdown: FIN, then discard
+// what the peer already sent, so that closing does not reset what was sent.
+// A peer still sending is read until its FIN or the Shutdown deadline.
+func (nx *netConn) finishGraceful(h Handler) {
+	if tc, ok := nx.nc.(*net.TCPConn); ok {
+		tc.CloseWrite()
+		if unread, eof := discardNow(tc, nx.buf); unread && !eof {
+			_, deadline := nx.e.isDraining()
+			tc.SetReadDeadline(deadline)
+			for {
+				if _, err := tc.Read(nx.buf); err != nil {
+					break
+				}
+			}
+		}
+	}
+	nx.finish(h, nil)
+}
+
+// discardNow reads and drops what tc has queued, without blocking. It
+// reports whether there was any and whether the peer's FIN came with it.
+func discardNow(tc *net.TCPConn, buf []byte) (unread, eof bool) {
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return false, false
+	}
+	rc.Read(func(fd uintptr) bool {
+		for {
+			n, err := rawRead(int(fd), buf)
+			switch {
+			case err == 0 && n > 0:
+				unread = true
+				continue
+			case err == 0:
+				eof = true
+			}
+			return true // done, whatever it was: never wait here
+		}
+	})
+	return unread, eof
+}
+
+func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
+
+func (nx *netConn) read(p []byte) (int, error) {
+	if nx.closed {
+		return 0, ErrClosed
+	}
+	if len(nx.in) > 0 {
+		n := copy(p, nx.in)
+		nx.in = nx.in[n:]
+		return n, nil
+	}
+	if nx.rerr != nil {
+		err := nx.rerr
+		if err == io.EOF {
+			nx.eof = true // sticky: EOF again next time
+		} else {
+			nx.rerr = nil
+		}
+		return 0, err
+	}
+	return 0, ErrWouldBlock
+}
+
+// write blocks until p is written: this backend's Write never returns
+// ErrWouldBlock. During Shutdown it is bounded by the Shutdown deadline.
+func (nx *netConn) write(p []byte) (int, error) {
+	if nx.closed {
+		return 0, ErrClosed
+	}
+	if _, deadline := nx.e.isDraining(); !deadline.IsZero() {
+		nx.nc.SetWriteDeadline(deadline)
+	}
+	return nx.nc.Write(p)
+}
+
+func (nx *netConn) close() error {
+	if nx.closed {
+		return ErrClosed
+	}
+	nx.closed = true
+	nx.nc.SetReadDeadline(time.Now()) // the goroutine notices and finishes
+	return nil
+}
+
+func (nx *netConn) closeWrite() error {
+	if nx.closed {
+		return ErrClosed
+	}
+	if tc, ok := nx.nc.(*net.TCPConn); ok {
+		return tc.CloseWrite()
+	}
+	return ErrUnsupported
+}
+
+func (nx *netConn) readBuffer() []byte { return nx.buf }
+
+// post runs fn under the connection's lock, in its own goroutine so that a
+// post from inside a handler does not deadlock, then wakes the connection.
+func (nx *netConn) post(fn func()) error {
+	go func() {
+		nx.mu.Lock()
+		fn()
+		nx.mu.Unlock()
+		nx.kick()
+	}()
+	return nil
+}
+
+// kick makes the connection's goroutine look at its handler again.
+func (nx *netConn) kick() {
+	select {
+	case nx.wake <- struct{}{}:
+	default:
+	}
+	nx.mu.Lock()
+	if nx.nc != nil {
+		nx.nc.SetReadDeadline(time.Now())
+	}
+	nx.mu.Unlock()
+}
+
+func (nx *netConn) localAddr() net.Addr  { return nx.nc.LocalAddr() }
+func (nx *netConn) remoteAddr() net.Addr { return nx.nc.RemoteAddr() }
+
+func (e *netEngine) post(fn func()) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.draining {
+		return ErrClosed
+	}
+	go fn()
+	return nil
+}
+
+func (e *netEngine) shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	e.draining = true
+	e.deadline, _ = ctx.Deadline()
+	for _, ln := range e.lns {
+		ln.Close()
+	}
+	conns := make([]*netConn, 0, len(e.conns))
+	for nx := range e.conns {
+		conns = append(conns, nx)
+	}
+	e.mu.Unlock()
+	for _, nx := range conns {
+		nx.kick()
+	}
+	finished := make(chan struct{})
+	go func() { e.wg.Wait(); close(finished) }()
+	var err error
+	select {
+	case <-finished:
+	case <-ctx.Done():
+		err = ctx.Err()
+		e.mu.Lock()
+		left := make([]*netConn, 0, len(e.conns))
+		for nx := range e.conns {
+			left = append(left, nx)
+		}
+		e.mu.Unlock() // handlers take nx.mu then e.mu: never hold e.mu while taking nx.mu
+		for _, nx := range left {
+			nx.mu.Lock()
+			if !nx.closed {
+				nx.closed, nx.closeErr = true, ErrShutdown
+			}
+			if nx.nc != nil {
+				nx.nc.Close()
+			}
+			nx.mu.Unlock()
+			nx.kick()
+		}
+		<-finished
+	}
+	e.doneOnce.Do(func() { close(e.doneCh) })
+	return err
+}
+
+func (e *netEngine) done() <-chan struct{} { return e.doneCh }
