@@ -3,6 +3,7 @@ module github.com/edgeloop/edgeloop
 go 1.26.8
 
 require (
+	github.com/HdrHistogram/hdrhistogram-go v1.4.0
 	github.com/panjf2000/gnet/v2 v2.9.7
 	github.com/valyala/bytebufferpool v1.0.0
 	golang.org/x/sys v0.50.0

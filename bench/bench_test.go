@@ -1,0 +1,70 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/edgeloop/edgeloop/internal/benchkit"
+	"github.com/edgeloop/edgeloop/reactor"
+)
+
+func TestMain(m *testing.M) {
+	if benchkit.ChildMain() { // this binary re-executed as a server
+		return
+	}
+	if err := benchkit.PinSelf(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: cannot pin the load generator:", err)
+	}
+	os.Exit(m.Run())
+}
+
+// floorUs remembers the floor's CPU per request for each workload in this
+// run, for the x-floor metric of the backends measured after it.
+var floorUs = map[string]float64{}
+
+// BenchmarkEcho is ping-pong echo: each connection sends one message and
+// waits for it to come back, b.N round trips in all.
+func BenchmarkEcho(b *testing.B) {
+	if !benchkit.CanPin() {
+		b.Log("fewer than 2 CPUs: server and load generator share them")
+	}
+	servers := append([]string{benchkit.Floor}, reactor.Backends()...)
+	for _, w := range benchkit.DefaultWorkloads {
+		b.Run(fmt.Sprintf("size=%d/conns=%d", w.Size, w.Conns), func(b *testing.B) {
+			for _, srv := range servers {
+				b.Run("backend="+srv, func(b *testing.B) { benchCell(b, srv, w) })
+			}
+		})
+	}
+}
+
+func benchCell(b *testing.B, srv string, w benchkit.Workload) {
+	s, err := benchkit.Measure(srv, w, benchkit.Window{
+		Warmup:   200 * time.Millisecond,
+		Requests: int64(b.N),
+		Duration: time.Minute, // a bound, should b.N be more than a minute's worth
+	})
+	if err == benchkit.ErrNoCompiler {
+		b.Skip(err)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The window measured s.Requests round trips (>= b.N); report per b.N.
+	b.ReportMetric(float64(s.Elapsed.Nanoseconds())/float64(s.Requests), "ns/op")
+	b.ReportMetric(s.ReqPerSec, "req/s")
+	b.ReportMetric(s.MBps, "MB/s")
+	b.ReportMetric(s.SrvUsReq, "srv-us/req")
+	b.ReportMetric(s.AllocsReq, "srv-allocs/req")
+	b.ReportMetric(s.P50us, "p50-us")
+	b.ReportMetric(s.P99us, "p99-us")
+	b.ReportMetric(s.P999us, "p999-us")
+	b.ReportMetric(float64(s.RSSKB), "srv-rss-KB")
+	if srv == benchkit.Floor {
+		floorUs[w.Name()] = s.SrvUsReq
+	} else if f := floorUs[w.Name()]; f > 0 {
+		b.ReportMetric(s.SrvUsReq/f, "x-floor")
+	}
+}

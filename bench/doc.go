@@ -1,0 +1,17 @@
+// Package bench compares edgeloop's backends side by side, in one run,
+// against a minimal C epoll server, the machine's floor:
+//
+//	go test -bench . ./bench
+//	go test -bench . -count 5 ./bench | tee new.txt && benchstat new.txt
+//
+// Each benchmark is named workload/size/conns/backend, for example
+// BenchmarkEcho/size=64/conns=1000/backend=epoll. The server runs in its own
+// process (this test binary re-executed) pinned to CPU 0 with GOMAXPROCS=1
+// and one loop; the load generator, edgeloop's own loop, runs here on the
+// other CPUs. ns/op is wall time per round trip across all connections.
+// Extra metrics: req/s; srv-us/req, the server's user+system CPU per request
+// as the OS reports it; x-floor, that figure over the floor's in this run;
+// srv-allocs/req; p50-us, p99-us, p999-us round-trip latency; srv-rss-KB.
+// edgeloop bench runs the same cells interleaved over repetitions and draws
+// the table and chart. See internal/benchkit for how a cell is measured.
+package bench

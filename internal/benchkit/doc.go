@@ -1,0 +1,21 @@
+// Package benchkit measures edgeloop's backends side by side against the
+// machine's floor, for `go test -bench . ./bench` and `edgeloop bench`.
+//
+// Each server runs in its own process, pinned to CPU 0 with GOMAXPROCS=1 and
+// one loop: a Go backend is the calling binary re-executed (ChildMain), the
+// floor is a minimal C epoll echo server built with the system compiler.
+// Both speak one line protocol: "listening ADDR" on stdout, and a "stats"
+// line on stdin answered with the process's own CPU time (getrusage) and
+// heap allocation count. The load generator is edgeloop's own loop, pinned
+// to the other CPUs, dialling N connections that each ping-pong one message
+// at a time and record latency in an HDR histogram.
+//
+// A cell is one (workload, server) pair measured over a window after a
+// warm-up; RunMatrix interleaves servers (A B C A B C ...) over repetitions
+// and reports the median and the spread.
+//
+// Usage:
+//
+//	if benchkit.ChildMain() { return } // first thing in main or TestMain
+//	res, err := benchkit.RunMatrix(ctx, benchkit.Config{...})
+package benchkit

@@ -1,0 +1,153 @@
+package benchkit
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+)
+
+// Config is one benchmark run.
+type Config struct {
+	Servers   []string   // backends to measure; the floor is added first unless NoFloor
+	Workloads []Workload // table rows
+	Window    Window     // per cell
+	Reps      int        // interleaved repetitions (A B C A B C ...)
+	NoFloor   bool
+	// Progress, if set, is called before each cell.
+	Progress func(done, total int, w Workload, server string)
+}
+
+// Cell is the aggregate of one server on one workload over the repetitions.
+type Cell struct {
+	Workload Workload `json:"-"`
+	Server   string   `json:"server"`
+	Samples  []Sample `json:"-"`
+	// Medians over the repetitions.
+	ReqPerSec float64 `json:"req_per_sec"`
+	SrvUsReq  float64 `json:"srv_us_per_req"`
+	XFloor    float64 `json:"x_floor,omitempty"` // SrvUsReq / the floor's; 0 when no floor
+	AllocsReq float64 `json:"srv_allocs_per_req"`
+	MBps      float64 `json:"mb_per_sec"`
+	P50us     float64 `json:"p50_us"`
+	P99us     float64 `json:"p99_us"`
+	P999us    float64 `json:"p999_us"`
+	RSSKB     int64   `json:"srv_rss_kb"`
+	// Spread is (max-min)/median of SrvUsReq over the repetitions.
+	Spread  float64 `json:"srv_us_spread"`
+	Skipped string  `json:"skipped,omitempty"`
+}
+
+// Row is one workload with a cell per server.
+type Row struct {
+	Workload string `json:"workload"`
+	Cells    []Cell `json:"cells"`
+}
+
+// RunMatrix measures every server on every workload, interleaving the
+// servers within each repetition so that drift on a shared machine hits
+// them all alike.
+func RunMatrix(cfg Config) ([]Row, error) {
+	servers := slices.Clone(cfg.Servers)
+	if !cfg.NoFloor && !slices.Contains(servers, Floor) {
+		servers = append([]string{Floor}, servers...)
+	}
+	if cfg.Reps < 1 {
+		cfg.Reps = 1
+	}
+	samples := map[string]map[string][]Sample{} // workload -> server -> samples
+	skipped := map[string]string{}
+	total, done := cfg.Reps*len(cfg.Workloads)*len(servers), 0
+	for rep := 0; rep < cfg.Reps; rep++ {
+		for _, w := range cfg.Workloads {
+			for _, srv := range servers {
+				if cfg.Progress != nil {
+					cfg.Progress(done, total, w, srv)
+				}
+				done++
+				if _, ok := skipped[srv]; ok {
+					continue
+				}
+				s, err := Measure(srv, w, cfg.Window)
+				if err == ErrNoCompiler {
+					skipped[srv] = err.Error()
+					continue
+				}
+				if err != nil {
+					return nil, fmt.Errorf("%s on %s: %w", srv, w.Name(), err)
+				}
+				if samples[w.Name()] == nil {
+					samples[w.Name()] = map[string][]Sample{}
+				}
+				samples[w.Name()][srv] = append(samples[w.Name()][srv], s)
+			}
+		}
+	}
+	if cfg.Progress != nil {
+		cfg.Progress(total, total, Workload{}, "")
+	}
+	var rows []Row
+	for _, w := range cfg.Workloads {
+		row := Row{Workload: w.Name()}
+		for _, srv := range servers {
+			if why, ok := skipped[srv]; ok {
+				row.Cells = append(row.Cells, Cell{Workload: w, Server: srv, Skipped: why})
+				continue
+			}
+			row.Cells = append(row.Cells, aggregate(w, srv, samples[w.Name()][srv]))
+		}
+		var floor float64
+		for _, c := range row.Cells {
+			if c.Server == Floor && c.Skipped == "" {
+				floor = c.SrvUsReq
+			}
+		}
+		if floor > 0 {
+			for i := range row.Cells {
+				if row.Cells[i].Skipped == "" {
+					row.Cells[i].XFloor = row.Cells[i].SrvUsReq / floor
+				}
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+func aggregate(w Workload, srv string, ss []Sample) Cell {
+	c := Cell{Workload: w, Server: srv, Samples: ss}
+	if len(ss) == 0 {
+		return c
+	}
+	med := func(f func(Sample) float64) float64 {
+		v := make([]float64, len(ss))
+		for i, s := range ss {
+			v[i] = f(s)
+		}
+		return median(v)
+	}
+	c.ReqPerSec = med(func(s Sample) float64 { return s.ReqPerSec })
+	c.SrvUsReq = med(func(s Sample) float64 { return s.SrvUsReq })
+	c.AllocsReq = med(func(s Sample) float64 { return s.AllocsReq })
+	c.MBps = med(func(s Sample) float64 { return s.MBps })
+	c.P50us = med(func(s Sample) float64 { return s.P50us })
+	c.P99us = med(func(s Sample) float64 { return s.P99us })
+	c.P999us = med(func(s Sample) float64 { return s.P999us })
+	c.RSSKB = int64(med(func(s Sample) float64 { return float64(s.RSSKB) }))
+	lo, hi := ss[0].SrvUsReq, ss[0].SrvUsReq
+	for _, s := range ss {
+		lo, hi = min(lo, s.SrvUsReq), max(hi, s.SrvUsReq)
+	}
+	if c.SrvUsReq > 0 {
+		c.Spread = (hi - lo) / c.SrvUsReq
+	}
+	return c
+}
+
+func median(v []float64) float64 {
+	sort.Float64s(v)
+	n := len(v)
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
+}

@@ -1,0 +1,172 @@
+package benchkit
+
+import (
+	"bufio"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Floor is the name of the C reference server in results.
+const Floor = "floor"
+
+//go:embed floor/floor.c
+var floorSource []byte
+
+// ErrNoCompiler means the floor could not be built: no C compiler here.
+var ErrNoCompiler = errors.New("benchkit: no C compiler (cc) to build the floor")
+
+// Server is one server process under test.
+type Server struct {
+	Name string // backend name, or Floor
+	Addr string
+	cmd  *exec.Cmd
+	in   io.WriteCloser
+	out  *bufio.Scanner
+}
+
+// Stats is what a server says about itself.
+type Stats struct {
+	CPUMicros int64  // user+system CPU time of the whole process
+	Mallocs   uint64 // heap objects allocated (0 for the floor)
+	RSSKB     int64  // resident set, read from /proc
+}
+
+var (
+	floorOnce sync.Once
+	floorPath string
+	floorErr  error
+)
+
+// buildFloor compiles floor.c once per process into a temporary directory.
+func buildFloor() (string, error) {
+	floorOnce.Do(func() {
+		cc, err := exec.LookPath("cc")
+		if err != nil {
+			floorErr = ErrNoCompiler
+			return
+		}
+		dir, err := os.MkdirTemp("", "edgeloop-floor-")
+		if err != nil {
+			floorErr = err
+			return
+		}
+		src := filepath.Join(dir, "floor.c")
+		if err := os.WriteFile(src, floorSource, 0o644); err != nil {
+			floorErr = err
+			return
+		}
+		floorPath = filepath.Join(dir, "floor")
+		if out, err := exec.Command(cc, "-O2", "-o", floorPath, src).CombinedOutput(); err != nil {
+			floorErr = fmt.Errorf("benchkit: cc floor.c: %v: %s", err, out)
+		}
+	})
+	return floorPath, floorErr
+}
+
+// StartServer starts the server called name (a backend, or Floor) in its
+// own process, pinned to ServerCPU when the machine has CPUs to spare, and
+// waits for its "listening" line.
+func StartServer(name string) (*Server, error) {
+	var cmd *exec.Cmd
+	if name == Floor {
+		path, err := buildFloor()
+		if err != nil {
+			return nil, err
+		}
+		cmd = exec.Command(path, "127.0.0.1")
+	} else {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		cmd = exec.Command(self)
+		cmd.Env = append(os.Environ(), EnvServer+"="+name, "GOMAXPROCS=1")
+	}
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	outp, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &Server{Name: name, cmd: cmd, in: in, out: bufio.NewScanner(outp)}
+	line, err := s.readLine(10 * time.Second)
+	if err != nil || !strings.HasPrefix(line, "listening ") {
+		s.Stop()
+		return nil, fmt.Errorf("benchkit: server %s did not start: %q %v", name, line, err)
+	}
+	s.Addr = strings.TrimSpace(strings.TrimPrefix(line, "listening "))
+	if CanPin() {
+		if err := pin(cmd.Process.Pid, []int{ServerCPU}); err != nil {
+			s.Stop()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// readLine reads one line of the server's stdout, with a deadline.
+func (s *Server) readLine(timeout time.Duration) (string, error) {
+	type res struct {
+		line string
+		ok   bool
+	}
+	ch := make(chan res, 1)
+	go func() {
+		ok := s.out.Scan()
+		ch <- res{s.out.Text(), ok}
+	}()
+	select {
+	case r := <-ch:
+		if !r.ok {
+			return "", fmt.Errorf("benchkit: server %s closed stdout: %v", s.Name, s.out.Err())
+		}
+		return r.line, nil
+	case <-time.After(timeout):
+		return "", fmt.Errorf("benchkit: server %s: no answer in %v", s.Name, timeout)
+	}
+}
+
+// Stats asks the server for its CPU time and allocation count.
+func (s *Server) Stats() (Stats, error) {
+	if _, err := io.WriteString(s.in, "stats\n"); err != nil {
+		return Stats{}, err
+	}
+	line, err := s.readLine(10 * time.Second)
+	if err != nil {
+		return Stats{}, err
+	}
+	var st Stats
+	if _, err := fmt.Sscanf(line, "stats cpu_us=%d mallocs=%d", &st.CPUMicros, &st.Mallocs); err != nil {
+		return Stats{}, fmt.Errorf("benchkit: server %s: bad stats line %q: %w", s.Name, line, err)
+	}
+	st.RSSKB = rssKB(s.cmd.Process.Pid)
+	return st, nil
+}
+
+// Stop closes the server's stdin, which makes it exit, and waits for it.
+func (s *Server) Stop() error {
+	s.in.Close()
+	done := make(chan error, 1)
+	go func() { done <- s.cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(5 * time.Second):
+		s.cmd.Process.Kill()
+		return <-done
+	}
+}
