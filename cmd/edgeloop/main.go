@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/edgeloop/edgeloop/internal/benchkit"
 )
 
 const usage = `edgeloop: a reactor framework on raw epoll/kqueue, and its demo services.
@@ -11,11 +13,15 @@ const usage = `edgeloop: a reactor framework on raw epoll/kqueue, and its demo s
 Usage:
   edgeloop serve [flags]     run the services (see edgeloop serve --help)
   edgeloop backends          list the backends available on this OS
+  edgeloop bench [flags]     compare the backends against a C floor (see edgeloop bench --help)
   edgeloop help              show this text
 
 `
 
 func main() {
+	if benchkit.ChildMain() { // re-executed by edgeloop bench as a server
+		return
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -28,6 +34,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], stdout, stderr)
+	case "bench":
+		return benchCmd(args[1:], stdout, stderr)
 	case "backends":
 		return backends(stdout)
 	case "help", "-h", "-help", "--help":

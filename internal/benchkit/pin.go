@@ -75,4 +75,3 @@ func rssKB(pid int) int64 {
 	}
 	return -1
 }
-

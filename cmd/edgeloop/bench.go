@@ -1,0 +1,180 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/edgeloop/edgeloop/internal/benchkit"
+	"github.com/edgeloop/edgeloop/reactor"
+)
+
+// protocols maps a --protocols name to its message size.
+var protocols = map[string]int{"echo": 64, "echo16k": 16 << 10}
+
+// benchCmd runs the benchmark matrix and writes the table, results.json and
+// the charts.
+func benchCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	backends := fs.String("backends", strings.Join(reactor.Backends(), ","), "comma-separated `LIST` of backends (the C floor is always added)")
+	protos := fs.String("protocols", "echo,echo16k", "comma-separated `LIST`: echo (64 B ping-pong), echo16k (16 KiB ping-pong)")
+	conns := fs.String("conns", "", "comma-separated connection counts (default: 64,1000 for echo, 64 for echo16k)")
+	duration := fs.Duration("duration", 2*time.Second, "measured window per cell")
+	warmup := fs.Duration("warmup", 300*time.Millisecond, "load before each window")
+	reps := fs.Int("reps", 3, "interleaved repetitions per cell; the median is reported")
+	out := fs.String("out", "bench-results", "`DIR` for results.json, table.md, cpu.svg and throughput.svg")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: edgeloop bench [flags]\n\n"+
+			"Measures every backend and a minimal C epoll server (the floor) on the same\n"+
+			"workloads in one run, interleaved (A B C A B C ...). Each server runs in its\n"+
+			"own process on CPU 0 with GOMAXPROCS=1 and one loop; the load generator runs\n"+
+			"here on the other CPUs. Prints a markdown table and writes DIR/results.json,\n"+
+			"DIR/table.md and the charts DIR/cpu.svg and DIR/throughput.svg.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	var workloads []benchkit.Workload
+	for _, p := range split(*protos) {
+		size, ok := protocols[p]
+		if !ok {
+			fmt.Fprintf(stderr, "edgeloop bench: unknown protocol %q\n", p)
+			return 2
+		}
+		cs := split(*conns)
+		if len(cs) == 0 {
+			cs = []string{"64", "1000"}
+			if size > 64 {
+				cs = []string{"64"}
+			}
+		}
+		for _, c := range cs {
+			n, err := strconv.Atoi(c)
+			if err != nil || n <= 0 {
+				fmt.Fprintf(stderr, "edgeloop bench: bad connection count %q\n", c)
+				return 2
+			}
+			workloads = append(workloads, benchkit.Workload{Protocol: "echo", Size: size, Conns: n})
+		}
+	}
+	servers := split(*backends)
+	for _, b := range servers {
+		if !contains(reactor.Backends(), b) {
+			fmt.Fprintf(stderr, "edgeloop bench: unknown backend %q (have %s)\n", b, strings.Join(reactor.Backends(), ", "))
+			return 2
+		}
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		fmt.Fprintln(stderr, "edgeloop bench:", err)
+		return 1
+	}
+	pinned := "server on CPU 0 (GOMAXPROCS=1, one loop), load generator on the other CPUs"
+	if !benchkit.CanPin() {
+		pinned = "not pinned: fewer than 2 CPUs, server and load generator share them"
+	} else if err := benchkit.PinSelf(); err != nil {
+		fmt.Fprintln(stderr, "edgeloop bench: pinning the load generator:", err)
+		return 1
+	}
+	fmt.Fprintf(stderr, "edgeloop bench: %s\n", pinned)
+	rows, err := benchkit.RunMatrix(benchkit.Config{
+		Servers:   servers,
+		Workloads: workloads,
+		Window:    benchkit.Window{Warmup: *warmup, Duration: *duration},
+		Reps:      *reps,
+		Progress:  progressBar(stderr),
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, "\nedgeloop bench:", err)
+		return 1
+	}
+	meta := benchkit.Meta{
+		Command:   "edgeloop bench " + strings.Join(args, " "),
+		CPU:       cpuModel(),
+		CPUs:      runtime.NumCPU(),
+		GoVersion: runtime.Version(),
+		Pinned:    pinned,
+		Date:      time.Now().UTC().Format(time.RFC3339),
+		Duration:  duration.String(),
+		Reps:      *reps,
+	}
+	var table strings.Builder
+	fmt.Fprintf(&table, "`%s` on %s (%d CPUs), %s, %s; window %s, %d interleaved repetitions, median.\n\n",
+		strings.TrimSpace(meta.Command), meta.CPU, meta.CPUs, meta.GoVersion, pinned, meta.Duration, meta.Reps)
+	benchkit.Markdown(&table, rows)
+	fmt.Fprint(stdout, table.String())
+	for _, err := range []error{
+		os.WriteFile(filepath.Join(*out, "table.md"), []byte(table.String()), 0o644),
+		benchkit.WriteJSON(filepath.Join(*out, "results.json"), meta, rows),
+		benchkit.WriteCharts(*out, rows),
+	} {
+		if err != nil {
+			fmt.Fprintln(stderr, "edgeloop bench:", err)
+			return 1
+		}
+	}
+	fmt.Fprintf(stderr, "wrote %s\n", strings.Join([]string{
+		filepath.Join(*out, "table.md"), filepath.Join(*out, "results.json"),
+		filepath.Join(*out, "cpu.svg"), filepath.Join(*out, "throughput.svg")}, ", "))
+	return 0
+}
+
+// progressBar draws "[#####.....] 12/45 echo/size=64/conns=64 epoll".
+func progressBar(w io.Writer) func(done, total int, wl benchkit.Workload, server string) {
+	return func(done, total int, wl benchkit.Workload, server string) {
+		const width = 30
+		filled := width * done / max(total, 1)
+		label := ""
+		if server != "" {
+			label = wl.Name() + " " + server
+		}
+		fmt.Fprintf(w, "\r[%s%s] %d/%d %-40s", strings.Repeat("#", filled), strings.Repeat(".", width-filled), done, total, label)
+		if done == total {
+			fmt.Fprintln(w)
+		}
+	}
+}
+
+func split(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// cpuModel reads the CPU's name from /proc/cpuinfo.
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOARCH
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}
