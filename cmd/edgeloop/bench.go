@@ -38,7 +38,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 			"own process on CPU 0 with GOMAXPROCS=1 and one loop; the load generator runs\n"+
 			"here on the other CPUs. Prints a markdown table and writes DIR/results.json,\n"+
 			"DIR/table.md and the charts DIR/cpu.svg and DIR/throughput.svg.\n\nFlags:\n")
-		fs.PrintDefaults()
+		printFlags(fs)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/edgeloop/edgeloop/internal/benchkit"
 )
@@ -44,4 +46,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "edgeloop: unknown command %q\n\n%s", args[0], usage)
 	return 2
+}
+
+// printFlags prints fs's flags the way this command's docs spell them,
+// with two dashes (Go's flag package takes one or two).
+func printFlags(fs *flag.FlagSet) {
+	var b strings.Builder
+	out := fs.Output()
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	fs.SetOutput(out)
+	fmt.Fprint(out, strings.ReplaceAll("\n"+b.String(), "\n  -", "\n  --")[1:])
 }

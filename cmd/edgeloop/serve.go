@@ -47,7 +47,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			"Runs the services. With no service flag, every service runs on its default\n"+
 			"address; with one or more, only those run. SIGINT or SIGTERM shuts down\n"+
 			"gracefully: stop accepting, flush queued output, close, exit 0.\n\nFlags:\n")
-		fs.PrintDefaults()
+		printFlags(fs)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

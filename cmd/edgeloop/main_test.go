@@ -1,0 +1,263 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/edgeloop/edgeloop/reactor"
+)
+
+// bin is the edgeloop binary built for these tests.
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "edgeloop-cmd-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(dir, "edgeloop")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// needTool skips when an external client is missing, except in CI, where
+// .ci/run installs it and its absence is a failure.
+func needTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is not installed; .ci/run should install it", name)
+		}
+		t.Skipf("%s is not installed (apt-get install netcat-openbsd); CI runs this test", name)
+	}
+	return p
+}
+
+// served is a running `edgeloop serve`.
+type served struct {
+	cmd    *exec.Cmd
+	addrs  map[string]string // service -> address
+	stderr *bytes.Buffer
+	waited chan error
+}
+
+// startServe runs edgeloop serve with args and waits for want "listening" lines.
+func startServe(t *testing.T, want int, args ...string) *served {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve"}, args...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &served{cmd: cmd, addrs: map[string]string{}, stderr: new(bytes.Buffer), waited: make(chan error, 1)}
+	cmd.Stderr = s.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.waited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-s.waited
+	})
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	deadline := time.After(20 * time.Second)
+	for len(s.addrs) < want {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("serve exited before listening; stderr:\n%s", s.stderr)
+			}
+			var svc, netw, addr string
+			if n, _ := fmt.Sscanf(line, "listening %s %s %s", &svc, &netw, &addr); n != 3 || netw != "tcp" {
+				t.Fatalf("unexpected line %q", line)
+			}
+			s.addrs[svc] = addr
+		case <-deadline:
+			t.Fatalf("serve did not print %d listening lines; stderr:\n%s", want, s.stderr)
+		}
+	}
+	return s
+}
+
+// stop sends sig and returns the exit code and how long the exit took.
+func (s *served) stop(t *testing.T, sig os.Signal) (int, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	s.cmd.Process.Signal(sig)
+	select {
+	case err := <-s.waited:
+		s.waited <- err // for Cleanup
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return code, time.Since(start)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("serve did not exit on %v; stderr:\n%s", sig, s.stderr)
+	}
+	return -1, 0
+}
+
+func echoRoundTrip(t *testing.T, addr string, payload []byte) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	go func() {
+		c.Write(payload)
+		c.(*net.TCPConn).CloseWrite()
+	}()
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if !bytes.Equal(got, payload) {
+		t.Fatalf("echo returned %d bytes, want %d byte-exact", len(got), len(payload))
+	}
+}
+
+func randomBytes(t *testing.T, n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestServeEveryBackend is the issue's "done when": every backend that
+// `edgeloop backends` lists serves byte-exact echo.
+func TestServeEveryBackend(t *testing.T) {
+	out, err := exec.Command(bin, "backends").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := strings.Fields(string(out))
+	if strings.Join(listed, ",") != strings.Join(reactor.Backends(), ",") {
+		t.Fatalf("edgeloop backends printed %q, want %q", listed, reactor.Backends())
+	}
+	for _, want := range []string{"epoll", "gnetpoll", "gnet", "net"} {
+		if !contains(listed, want) {
+			t.Errorf("backend %s is missing from %q", want, listed)
+		}
+	}
+	payload := randomBytes(t, 1<<20)
+	for _, b := range listed {
+		t.Run(b, func(t *testing.T) {
+			s := startServe(t, 1, "--backend", b, "--loops", "1", "--echo", "127.0.0.1:0")
+			echoRoundTrip(t, s.addrs["echo"], payload)
+			if code, _ := s.stop(t, syscall.SIGTERM); code != 0 {
+				t.Fatalf("exit code %d after SIGTERM; stderr:\n%s", code, s.stderr)
+			}
+		})
+	}
+}
+
+// TestServeWithNC checks a client nobody here wrote: OpenBSD nc, which
+// with -N shuts its write side at the end of stdin.
+func TestServeWithNC(t *testing.T) {
+	nc := needTool(t, "nc")
+	s := startServe(t, 1, "--echo", "127.0.0.1:0")
+	host, port, _ := net.SplitHostPort(s.addrs["echo"])
+	payload := randomBytes(t, 256<<10)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, nc, "-N", host, port)
+	cmd.Stdin = bytes.NewReader(payload)
+	got, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("nc: %v", err)
+	}
+	if !bytes.Equal(got, payload) {
+		t.Fatalf("nc got %d bytes back, want %d byte-exact", len(got), len(payload))
+	}
+}
+
+// TestServeSignalExitsFast: SIGINT with nothing pending exits 0 within
+// milliseconds, even with an idle client connected.
+func TestServeSignalExitsFast(t *testing.T) {
+	s := startServe(t, 1, "--echo", "127.0.0.1:0", "--loops", "2")
+	c, err := net.Dial("tcp", s.addrs["echo"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	echoRoundTrip(t, s.addrs["echo"], []byte("ping"))
+	code, took := s.stop(t, syscall.SIGINT)
+	if code != 0 {
+		t.Fatalf("exit code %d; stderr:\n%s", code, s.stderr)
+	}
+	t.Logf("exit after SIGINT took %v", took)
+	if took > time.Second {
+		t.Fatalf("exit took %v, want milliseconds", took)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("idle client: read %d, %v; want EOF after shutdown", n, err)
+	}
+}
+
+func TestServeFlags(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		inOutput string
+	}{
+		{"help", []string{"serve", "--help"}, 0, "--echo"},
+		{"top help", []string{"--help"}, 0, "edgeloop serve"},
+		{"only service disabled", []string{"serve", "--echo", ""}, 2, "no service"},
+		{"unknown backend", []string{"serve", "--backend", "nope", "--echo", "127.0.0.1:0"}, 1, "unknown backend"},
+		{"unknown command", []string{"frobnicate"}, 2, "unknown command"},
+		{"stray argument", []string{"serve", "extra"}, 2, "unexpected argument"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, bin, tc.args...).CombinedOutput()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tc.code {
+				t.Errorf("exit code %d, want %d; output:\n%s", code, tc.code, out)
+			}
+			if !strings.Contains(string(out), tc.inOutput) {
+				t.Errorf("output lacks %q:\n%s", tc.inOutput, out)
+			}
+		})
+	}
+}
