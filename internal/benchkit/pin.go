@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/sys/unix"
 )
 
 // ServerCPU is the CPU the servers are pinned to; the load generator gets
@@ -17,30 +16,7 @@ const ServerCPU = 0
 
 // CanPin reports whether there are enough CPUs to keep the server and the
 // load generator apart.
-func CanPin() bool { return runtime.NumCPU() >= 2 }
-
-// pin sets the CPU affinity of every thread of process pid. Threads created
-// later inherit it from the thread that creates them.
-func pin(pid int, cpus []int) error {
-	var set unix.CPUSet
-	for _, c := range cpus {
-		set.Set(c)
-	}
-	tasks, err := os.ReadDir(filepath.Join("/proc", strconv.Itoa(pid), "task"))
-	if err != nil {
-		return err
-	}
-	for _, t := range tasks {
-		tid, err := strconv.Atoi(t.Name())
-		if err != nil {
-			continue
-		}
-		if err := unix.SchedSetaffinity(tid, &set); err != nil && err != unix.ESRCH {
-			return fmt.Errorf("sched_setaffinity %d: %w", tid, err)
-		}
-	}
-	return nil
-}
+func CanPin() bool { return runtime.GOOS == "linux" && runtime.NumCPU() >= 2 }
 
 // loadCPUs are the CPUs the load generator runs on.
 func loadCPUs() []int {

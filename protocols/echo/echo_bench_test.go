@@ -52,7 +52,7 @@ func rawDial(b *testing.B, addr string) int {
 	if err != nil {
 		b.Fatal(err)
 	}
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
