@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-
 )
 
 // ServerCPU is the CPU the servers are pinned to; the load generator gets

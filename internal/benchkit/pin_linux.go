@@ -33,4 +33,3 @@ func pin(pid int, cpus []int) error {
 	}
 	return nil
 }
-
