@@ -169,7 +169,12 @@ func timeoutMillis(d time.Duration) int {
 	case d == 0:
 		return 0
 	}
-	ms := (d + time.Millisecond - 1) / time.Millisecond
+	// Divide, then round up: adding 999999ns first overflows near the
+	// largest Duration and turns a long timeout negative.
+	ms := d / time.Millisecond
+	if d%time.Millisecond != 0 {
+		ms++
+	}
 	if ms > 1<<31-1 {
 		ms = 1<<31 - 1
 	}
