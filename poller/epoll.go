@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -28,6 +29,7 @@ type Epoll struct {
 	wakefd  int         // eventfd, registered with wakeToken
 	pending atomic.Bool // a wake is written and not yet consumed
 	closed  atomic.Bool
+	wakers  atomic.Int32      // Wakes between their closed check and their write
 	raw     []unix.EpollEvent // kernel-format events, grown once to len(events)
 	wakeBuf [8]byte
 }
@@ -69,6 +71,9 @@ func getToken(ev *unix.EpollEvent) Token {
 func (p *Epoll) Register(fd int, tok Token) error {
 	if p.closed.Load() {
 		return ErrClosed
+	}
+	if tok == wakeToken {
+		return fmt.Errorf("poller: add fd %d: %w", fd, ErrReservedToken)
 	}
 	ev := unix.EpollEvent{Events: epollInterest}
 	putToken(&ev, tok)
@@ -166,11 +171,15 @@ func (p *Epoll) consumeWake() {
 
 // Wake implements Poller.Wake. Only the first of a burst of Wakes writes.
 func (p *Epoll) Wake() error {
-	if p.closed.Load() {
-		return ErrClosed
-	}
 	if !p.pending.CompareAndSwap(false, true) {
 		return nil
+	}
+	// Counted before the closed check, so Close waits for this write before
+	// it frees the descriptor number (see Close).
+	p.wakers.Add(1)
+	defer p.wakers.Add(-1)
+	if p.closed.Load() {
+		return ErrClosed
 	}
 	one := [8]byte{1}
 	if nativeBigEndian {
@@ -197,6 +206,11 @@ func (p *Epoll) Wake() error {
 func (p *Epoll) Close() error {
 	if p.closed.Swap(true) {
 		return ErrClosed
+	}
+	// A Wake that passed its closed check before the Swap is writing to
+	// wakefd; closing now could let that write land on a reused number.
+	for p.wakers.Load() != 0 {
+		runtime.Gosched()
 	}
 	err1 := unix.Close(p.wakefd)
 	err2 := unix.Close(p.epfd)

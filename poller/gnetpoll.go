@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -36,9 +37,10 @@ type GnetPoll struct {
 	brkW     int
 	armed    atomic.Bool // the breaker has been written and not yet read
 	closed   atomic.Bool
-	toks     []Token    // by fd
-	regs     []Interest // by fd; 0 means registered with no interest (deleted from the kernel set)
-	known    []bool     // by fd: registered with us
+	wakers   atomic.Int32 // breakBatch calls between their closed check and their write
+	toks     []Token      // by fd
+	regs     []Interest   // by fd; 0 means registered with no interest (deleted from the kernel set)
+	known    []bool       // by fd: registered with us
 	out      []Event
 	n        int
 	callback netpoll.PollEventHandler
@@ -88,6 +90,12 @@ func (p *GnetPoll) Register(fd int, tok Token) error {
 	if p.closed.Load() {
 		return ErrClosed
 	}
+	if fd < 0 {
+		return fmt.Errorf("poller: add fd %d: %w", fd, os.NewSyscallError("epoll_ctl", unix.EBADF))
+	}
+	if tok == wakeToken {
+		return fmt.Errorf("poller: add fd %d: %w", fd, ErrReservedToken)
+	}
 	p.grow(fd)
 	if p.known[fd] {
 		return fmt.Errorf("poller: add fd %d: %w", fd, ErrRegistered)
@@ -109,7 +117,7 @@ func (p *GnetPoll) SetInterest(fd int, tok Token, in Interest) error {
 	if p.closed.Load() {
 		return ErrClosed
 	}
-	if fd >= len(p.known) || !p.known[fd] {
+	if fd < 0 || fd >= len(p.known) || !p.known[fd] {
 		return fmt.Errorf("poller: modify fd %d: %w", fd, ErrNotRegistered)
 	}
 	old := p.regs[fd]
@@ -146,7 +154,7 @@ func (p *GnetPoll) Deregister(fd int) error {
 	if p.closed.Load() {
 		return ErrClosed
 	}
-	if fd >= len(p.known) || !p.known[fd] {
+	if fd < 0 || fd >= len(p.known) || !p.known[fd] {
 		return fmt.Errorf("poller: delete fd %d: %w", fd, ErrNotRegistered)
 	}
 	p.known[fd] = false
@@ -212,16 +220,20 @@ func (p *GnetPoll) onEvent(fd int, ev netpoll.IOEvent, fl netpoll.IOFlags) error
 // breakBatch makes Polling stop after the events it has pending.
 func (p *GnetPoll) breakBatch() {
 	if p.armed.CompareAndSwap(false, true) {
-		unix.Write(p.brkW, []byte{1}) // EAGAIN: the pipe is full, so readable already
+		p.wakers.Add(1) // before the closed check; Close waits for it
+		defer p.wakers.Add(-1)
+		if !p.closed.Load() {
+			unix.Write(p.brkW, []byte{1}) // EAGAIN: the pipe is full, so readable already
+		}
 	}
 }
 
 // Wake implements Poller.Wake.
 func (p *GnetPoll) Wake() error {
+	p.breakBatch()
 	if p.closed.Load() {
 		return ErrClosed
 	}
-	p.breakBatch()
 	return nil
 }
 
@@ -231,6 +243,9 @@ func (p *GnetPoll) Close() error {
 		return ErrClosed
 	}
 	p.timer.Stop()
+	for p.wakers.Load() != 0 { // a Wake or the timer is writing to the pipe
+		runtime.Gosched()
+	}
 	unix.Close(p.brkR)
 	unix.Close(p.brkW)
 	return p.gp.Close()

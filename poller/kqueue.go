@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,7 +27,8 @@ type Kqueue struct {
 	wake    kqueueWake // the wake-up mechanism: kqueue_user.go or kqueue_pipe.go
 	pending atomic.Bool
 	closed  atomic.Bool
-	mu      sync.Mutex // guards regs; Register/Deregister are not on the hot path
+	wakers  atomic.Int32 // Wakes between their closed check and their kevent
+	mu      sync.Mutex   // guards regs; Register/Deregister are not on the hot path
 	regs    map[int]struct{}
 	raw     []unix.Kevent_t
 }
@@ -51,6 +53,9 @@ func OpenKqueue() (*Kqueue, error) {
 func (p *Kqueue) Register(fd int, tok Token) error {
 	if p.closed.Load() {
 		return ErrClosed
+	}
+	if tok == wakeToken {
+		return fmt.Errorf("poller: add fd %d: %w", fd, ErrReservedToken)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -148,11 +153,13 @@ func (p *Kqueue) Wait(events []Event, timeout time.Duration) (int, error) {
 
 // Wake triggers the wake-up event; a burst of Wakes costs one system call.
 func (p *Kqueue) Wake() error {
-	if p.closed.Load() {
-		return ErrClosed
-	}
 	if !p.pending.CompareAndSwap(false, true) {
 		return nil
+	}
+	p.wakers.Add(1) // before the closed check; Close waits for it
+	defer p.wakers.Add(-1)
+	if p.closed.Load() {
+		return ErrClosed
 	}
 	if err := p.wake.trigger(p.kq); err != nil {
 		p.pending.Store(false)
@@ -165,6 +172,9 @@ func (p *Kqueue) Wake() error {
 func (p *Kqueue) Close() error {
 	if p.closed.Swap(true) {
 		return ErrClosed
+	}
+	for p.wakers.Load() != 0 { // a Wake is using the descriptors
+		runtime.Gosched()
 	}
 	p.wake.close()
 	if err := unix.Close(p.kq); err != nil {

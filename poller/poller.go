@@ -30,10 +30,20 @@ import (
 //     Wait collapse into one return; Wake is safe from any goroutine and does
 //     not allocate.
 //   - Close releases the poller. Registered fds are not closed: they belong to
-//     the caller. Only Wake and Close may be called concurrently with Wait.
+//     the caller. Close must not run concurrently with Wait (closing an epoll
+//     descriptor does not wake a thread blocked on it): to stop a Wait from
+//     another goroutine, Wake it and Close from the waiting goroutine. A Wake
+//     that races Close returns ErrClosed and writes nothing.
+//
+// Concurrency: Wake is safe from any goroutine. On the edge-triggered
+// backends (epoll, kqueue), Register and Deregister are safe while another
+// goroutine blocks in Wait, and that Wait sees the new registration; GnetPoll
+// keeps its fd tables unlocked and needs them called from the Wait goroutine,
+// which is what the reactor does.
 //
 // Tokens are chosen by the caller and returned verbatim; the value
-// ^Token(0) is reserved for the poller's own wake-up.
+// ^Token(0) is reserved for the poller's own wake-up, and Register refuses
+// it with ErrReservedToken.
 type Poller interface {
 	// Register adds fd with read and write interest and tags its events with tok.
 	Register(fd int, tok Token) error

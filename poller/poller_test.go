@@ -35,10 +35,8 @@ var gaps = map[backend]map[string]string{
 	"gnetpoll": {
 		"ReadClosed": "gnet registers level-triggered fds without EPOLLRDHUP, so a peer's FIN " +
 			"shows only as Readable and a read of 0",
-		"RegisterDuringWait": "Register writes the fd tables Wait reads; the Poller contract " +
-			"allows only Wake and Close during Wait",
-		"NegativeFD": "Register and Deregister index their fd tables with fd unchecked " +
-			"and panic on a negative fd",
+		"RegisterDuringWait": "Register writes the fd tables Wait reads, unlocked; the Poller " +
+			"contract asks GnetPoll's callers to register from the Wait goroutine",
 	},
 }
 
