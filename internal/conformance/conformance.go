@@ -1,0 +1,312 @@
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgeloop/edgeloop/reactor"
+)
+
+// Behaviour names one behaviour the suite checks; it keys Limits.
+type Behaviour string
+
+// The behaviours of the suite, one per test.
+const (
+	EchoMany         Behaviour = "echo-many"         // many concurrent connections echo byte-exact
+	EchoLarge        Behaviour = "echo-large"        // one message much larger than socket buffers
+	HalfClose        Behaviour = "half-close"        // the peer's FIN: all its data echoed, then EOF
+	PeerReset        Behaviour = "peer-reset"        // an RST closes that connection only
+	Backpressure     Behaviour = "backpressure"      // the handler's output cap holds the peer back
+	HandlerError     Behaviour = "handler-error"     // a handler's error closes its connection only
+	ShutdownFlush    Behaviour = "shutdown-flush"    // Shutdown sends queued output before closing
+	ShutdownIdle     Behaviour = "shutdown-idle"     // Shutdown with nothing to flush is quick
+	ShutdownLinger   Behaviour = "shutdown-linger"   // Shutdown flushes while the peer still sends
+	ShutdownDeadline Behaviour = "shutdown-deadline" // Shutdown's context ends before a flush
+	AfterShutdown    Behaviour = "after-shutdown"    // a second Shutdown, Listen, Post, Dial
+	NoLeaks          Behaviour = "no-leaks"          // fds and goroutines return to their start
+	CloseReuse       Behaviour = "close-reuse"       // a reused fd number gets no stale event
+	AcceptBurst      Behaviour = "accept-burst"      // many connections queued behind one edge
+	Fairness         Behaviour = "fairness"          // a flood does not starve a ping-pong
+	PostClose        Behaviour = "post-close"        // Conn.Post from another goroutine
+	DialOut          Behaviour = "dial"              // Loop.Dial: refused and established
+)
+
+// Limits lists, per backend, the behaviours it cannot meet by design and
+// why. It is the one place such exceptions live; SkipIfLimited consults it.
+// An entry is a design limit of the backend, never a bug: a bug gets a
+// failing test and a fix.
+var Limits = map[string]map[Behaviour]string{
+	"gnet": {
+		Backpressure: "gnet's outbound buffer is unbounded: Conn.Write queues whatever the " +
+			"socket does not take and never returns ErrWouldBlock, so the handler's cap " +
+			"never fills and gnet reads on from a peer that does not read (the peer " +
+			"writes all 64 MiB)",
+		HalfClose: "gnet closes the connection itself when a read returns EOF: the handler " +
+			"never reads that EOF nor closes (HandleClose gets gnet's \"read: EOF\"), and " +
+			"gnet's close writes the output it still holds only as far as the socket takes " +
+			"it at that moment, dropping the rest (eventloop.close in gnet v2)",
+		ShutdownFlush: "gnet's Engine.Stop closes every connection at once, and gnet's close " +
+			"writes the output it still holds only as far as the socket takes it at that " +
+			"moment, dropping the rest (eventloop.close in gnet v2)",
+	},
+}
+
+// SkipIfLimited skips t when backend cannot meet behaviour by design,
+// with the reason from Limits.
+func SkipIfLimited(t testing.TB, backend string, b Behaviour) {
+	t.Helper()
+	if why, ok := Limits[backend][b]; ok {
+		t.Skipf("%s: %s cannot be met by design: %s", backend, b, why)
+	}
+}
+
+// ForEachBackend runs fn as the subtest "backend=NAME" for every name in
+// reactor.Backends(), skipping those that Limits exempts from b.
+func ForEachBackend(t *testing.T, b Behaviour, fn func(t *testing.T, backend string)) {
+	t.Helper()
+	names := reactor.Backends()
+	if len(names) == 0 {
+		t.Fatal("reactor.Backends() is empty")
+	}
+	for _, name := range names {
+		t.Run("backend="+name, func(t *testing.T) {
+			SkipIfLimited(t, name, b)
+			fn(t, name)
+		})
+	}
+}
+
+// ShutdownTimeout bounds every Shutdown the helpers make.
+const ShutdownTimeout = 5 * time.Second
+
+// NewLoop starts a Loop on backend with the given number of event loops and
+// shuts it down when the test ends, unless the test did. A Shutdown there
+// that fails fails the test.
+func NewLoop(t testing.TB, backend string, loops int) *reactor.Loop {
+	t.Helper()
+	l, err := reactor.New(reactor.WithBackend(backend), reactor.WithLoops(loops))
+	if err != nil {
+		t.Fatalf("reactor.New(WithBackend(%q)): %v", backend, err)
+	}
+	t.Cleanup(func() {
+		select {
+		case <-l.Done():
+			return // the test shut it down; TestAfterShutdown checks a second Shutdown
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+		defer cancel()
+		if err := l.Shutdown(ctx); err != nil {
+			t.Errorf("cleanup: Shutdown: %v", err)
+		}
+	})
+	return l
+}
+
+// Listen makes l serve f on 127.0.0.1 at a free port and returns the address.
+func Listen(t testing.TB, l *reactor.Loop, f reactor.Factory) string {
+	t.Helper()
+	a, err := l.Listen("tcp", "127.0.0.1:0", f)
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	return a.String()
+}
+
+// Start is NewLoop and Listen: a Loop serving f, and its address.
+func Start(t testing.TB, backend string, loops int, f reactor.Factory) (*reactor.Loop, string) {
+	t.Helper()
+	l := NewLoop(t, backend, loops)
+	return l, Listen(t, l, f)
+}
+
+// DialTimeout bounds every dial the helpers make.
+const DialTimeout = 10 * time.Second
+
+// Dial connects to addr. It is safe from any goroutine; the caller closes
+// the connection.
+func Dial(addr string) (*net.TCPConn, error) {
+	c, err := net.DialTimeout("tcp", addr, DialTimeout)
+	if err != nil {
+		return nil, err
+	}
+	return c.(*net.TCPConn), nil
+}
+
+// DialTCP connects to addr and closes the connection when the test ends.
+// Call it from the test goroutine; from others, use Dial.
+func DialTCP(t testing.TB, addr string) *net.TCPConn {
+	t.Helper()
+	c, err := Dial(addr)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Exchange writes payload to c while reading the same number of bytes back,
+// and checks that they are equal byte for byte. The write and the read run
+// concurrently, since an echo server stops reading from a peer that does
+// not read. nextChunk, if not nil, gives the size of each write (called only
+// from the writing goroutine); nil writes payload at once. Both directions
+// end by deadline; Exchange returns only after the writer has.
+func Exchange(c net.Conn, payload []byte, nextChunk func() int, deadline time.Time) error {
+	if err := c.SetDeadline(deadline); err != nil {
+		return err
+	}
+	werr := make(chan error, 1)
+	go func() {
+		p := payload
+		for len(p) > 0 {
+			n := len(p)
+			if nextChunk != nil {
+				n = min(max(nextChunk(), 1), len(p))
+			}
+			if _, err := c.Write(p[:n]); err != nil {
+				werr <- fmt.Errorf("write at %d of %d: %w", len(payload)-len(p), len(payload), err)
+				return
+			}
+			p = p[n:]
+		}
+		werr <- nil
+	}()
+	rerr := ReadExactly(c, payload)
+	if err := <-werr; err != nil {
+		return err
+	}
+	return rerr
+}
+
+// ReadExactly reads len(want) bytes from r and checks them against want,
+// naming the first offset that differs.
+func ReadExactly(r io.Reader, want []byte) error {
+	buf := make([]byte, min(len(want), 64<<10))
+	got := 0
+	for got < len(want) {
+		n, err := r.Read(buf[:min(len(buf), len(want)-got)])
+		if n > 0 {
+			if i := firstDiff(buf[:n], want[got:got+n]); i >= 0 {
+				return fmt.Errorf("byte %d of %d: got %#02x, want %#02x", got+i, len(want), buf[i], want[got+i])
+			}
+			got += n
+		}
+		if err != nil {
+			return fmt.Errorf("read after %d of %d bytes: %w", got, len(want), err)
+		}
+	}
+	return nil
+}
+
+// ReadToEOF reads r until EOF and checks that it brought exactly want.
+func ReadToEOF(r io.Reader, want []byte) error {
+	if err := ReadExactly(r, want); err != nil {
+		return err
+	}
+	var extra [1]byte
+	n, err := r.Read(extra[:])
+	switch {
+	case n > 0:
+		return fmt.Errorf("got more than the %d bytes expected (next byte %#02x)", len(want), extra[0])
+	case err != io.EOF:
+		return fmt.Errorf("after all %d bytes: want EOF, got %v", len(want), err)
+	}
+	return nil
+}
+
+func firstDiff(a, b []byte) int {
+	if bytes.Equal(a, b) {
+		return -1
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return len(a)
+}
+
+// Payload returns n pseudo-random bytes determined by seed.
+func Payload(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	p := make([]byte, n+7)
+	for i := 0; i < n; i += 8 {
+		v := r.Uint64()
+		for j := range 8 {
+			p[i+j] = byte(v >> (8 * j))
+		}
+	}
+	return p[:n:n]
+}
+
+// WaitFor polls cond until it is true, and fails t if timeout passes first.
+// It is a condition wait with a deadline, never a pause: it returns as soon
+// as cond holds.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	if !Poll(timeout, cond) {
+		t.Fatalf("timed out after %v waiting for %s", timeout, what)
+	}
+}
+
+// Poll is WaitFor without the test: it reports whether cond became true
+// within timeout.
+func Poll(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	backoff := 100 * time.Microsecond
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return cond()
+		}
+		time.Sleep(backoff)
+		backoff = min(2*backoff, 20*time.Millisecond)
+	}
+}
+
+// CountFDs returns how many descriptors the process has open.
+func CountFDs() (int, error) {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return 0, err
+	}
+	return len(ents), nil
+}
+
+// FDs describes the process's open descriptors ("3 -> socket:[123]"), for
+// the message of a failed leak check.
+func FDs() string {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, e := range ents {
+		dst, _ := os.Readlink("/proc/self/fd/" + e.Name())
+		out = append(out, e.Name()+" -> "+dst)
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
+}
+
+// Percentile returns the p-th percentile (0 < p <= 100) of ds by the
+// nearest-rank method; ds is sorted in place.
+func Percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	rank := int(float64(len(ds))*p/100+0.999999) - 1
+	return ds[min(max(rank, 0), len(ds)-1)]
+}
