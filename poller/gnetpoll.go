@@ -70,7 +70,11 @@ func OpenGnetPoll() (*GnetPoll, error) {
 	p.callback = p.onEvent
 	p.timer = time.AfterFunc(time.Hour, p.breakBatch)
 	p.timer.Stop()
-	if err := gp.AddRead(&netpoll.PollAttachment{FD: p.brkR}, false); err != nil {
+	// Edge-triggered, so the breaker joins epoll's ready list when written,
+	// behind what was ready before. Level-triggered, it would stay on the
+	// list ahead of fds that become ready later, and a Wait(0) that stops at
+	// it would never reach them.
+	if err := gp.AddRead(&netpoll.PollAttachment{FD: p.brkR}, true); err != nil {
 		p.Close()
 		return nil, fmt.Errorf("poller: gnet add breaker: %w", err)
 	}
@@ -193,12 +197,7 @@ func (p *GnetPoll) Wait(events []Event, timeout time.Duration) (int, error) {
 // onEvent is gnet's callback for one event.
 func (p *GnetPoll) onEvent(fd int, ev netpoll.IOEvent, fl netpoll.IOFlags) error {
 	if fd == p.brkR {
-		for {
-			if n, _ := unix.Read(p.brkR, p.drainBuf[:]); n <= 0 {
-				break
-			}
-		}
-		p.armed.Store(false)
+		p.disarm()
 		return errStopPolling
 	}
 	if fd >= len(p.known) || !p.known[fd] {
@@ -210,11 +209,24 @@ func (p *GnetPoll) onEvent(fd int, ev netpoll.IOEvent, fl netpoll.IOFlags) error
 		p.breakBatch() // the rest of this batch, then stop
 	}
 	if p.n == len(p.out) {
-		// Full: stop now. Events left in this batch are level-triggered and
-		// are reported again.
+		// Full: stop now. The fds' events left in this batch are
+		// level-triggered and are reported again; the breaker's is
+		// edge-triggered and may be among them, lost, so disarm it here or
+		// no later Wake would write again.
+		p.disarm()
 		return errStopPolling
 	}
 	return nil
+}
+
+// disarm empties the breaker pipe and lets the next breakBatch write.
+func (p *GnetPoll) disarm() {
+	for {
+		if n, _ := unix.Read(p.brkR, p.drainBuf[:]); n <= 0 {
+			break
+		}
+	}
+	p.armed.Store(false)
 }
 
 // breakBatch makes Polling stop after the events it has pending.

@@ -260,6 +260,16 @@ func (e *gnetEngine) post(fn func()) error {
 // that is dropped (a limit of gnet, see the conformance suite).
 func (e *gnetEngine) shutdown(ctx context.Context) error {
 	e.mu.Lock()
+	if e.draining {
+		// Another Shutdown is stopping the engines: wait for it.
+		e.mu.Unlock()
+		select {
+		case <-e.doneCh:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	e.draining = true
 	servers := e.servers
 	e.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -51,6 +52,8 @@ type netConn struct {
 	closed   bool
 	closeErr error
 	wake     chan struct{} // a posted function may have changed the handler's wants
+	forced   atomic.Bool   // Shutdown's deadline passed: closed under the handler's feet
+	ncMu     sync.Mutex    // guards nc for kick and force, which must not wait for mu
 }
 
 func (e *netEngine) listen(network, address string, f Factory) (net.Addr, error) {
@@ -129,7 +132,9 @@ func (nx *netConn) run(dial func() (net.Conn, error), f Factory) {
 	if dial != nil {
 		nc, err := dial()
 		nx.mu.Lock()
+		nx.ncMu.Lock()
 		nx.nc = nc
+		nx.ncMu.Unlock()
 		if err != nil {
 			nx.closed, nx.closeErr = true, err
 		}
@@ -141,24 +146,24 @@ func (nx *netConn) run(dial func() (net.Conn, error), f Factory) {
 	}
 	nx.buf = make([]byte, netReadBuffer)
 	for {
+		draining, _ := nx.e.isDraining()
 		nx.mu.Lock()
-		err := nx.turn(h)
+		err := nx.turn(h, draining)
 		closed := nx.closed
-		wantsRecv := !closed && err == nil && !nx.eof && h.WantsRecv()
+		wantsRecv := !closed && err == nil && !draining && !nx.eof && h.WantsRecv()
 		wantsSend := !closed && err == nil && h.WantsSend()
 		nx.mu.Unlock()
-		draining, _ := nx.e.isDraining()
 		switch {
-		case err != nil || closed:
+		case err != nil || closed || nx.forced.Load():
 			nx.finish(h, err)
 			return
 		case draining && !wantsSend:
 			nx.finishGraceful(h)
 			return
-		case wantsRecv && !draining:
+		case wantsRecv:
 			n, rerr := nx.nc.Read(nx.buf)
 			if isTimeout(rerr) {
-				nx.nc.SetReadDeadline(time.Time{}) // a wake-up, not a failure
+				nx.nc.SetReadDeadline(time.Time{}) // a kick, not a failure
 				continue
 			}
 			nx.mu.Lock()
@@ -172,10 +177,10 @@ func (nx *netConn) run(dial func() (net.Conn, error), f Factory) {
 
 // turn calls the handler until it wants nothing it can have right now.
 // Called with mu held.
-func (nx *netConn) turn(h Handler) error {
+func (nx *netConn) turn(h Handler, draining bool) error {
 	for !nx.closed {
 		did := false
-		if (len(nx.in) > 0 || nx.rerr != nil) && h.WantsRecv() {
+		if !draining && (len(nx.in) > 0 || nx.rerr != nil) && h.WantsRecv() {
 			did = true
 			if err := h.HandleRecv(); err != nil {
 				return err
@@ -201,6 +206,9 @@ func (nx *netConn) finish(h Handler, err error) {
 		nx.closed = true
 		nx.closeErr = err
 	}
+	if nx.forced.Load() {
+		nx.closeErr = ErrShutdown
+	}
 	if nx.nc != nil {
 		nx.nc.Close()
 	}
@@ -222,11 +230,16 @@ func (nx *netConn) finishGraceful(h Handler) {
 		tc.CloseWrite()
 		if unread, eof := discardNow(tc, nx.buf); unread && !eof {
 			_, deadline := nx.e.isDraining()
-			tc.SetReadDeadline(deadline)
-			for {
-				if _, err := tc.Read(nx.buf); err != nil {
-					break
+			for !nx.forced.Load() {
+				tc.SetReadDeadline(deadline)
+				_, err := tc.Read(nx.buf)
+				if err == nil {
+					continue
 				}
+				if isTimeout(err) && (deadline.IsZero() || time.Now().Before(deadline)) {
+					continue // a late kick, not the deadline
+				}
+				break
 			}
 		}
 	}
@@ -324,17 +337,30 @@ func (nx *netConn) post(fn func()) error {
 	return nil
 }
 
-// kick makes the connection's goroutine look at its handler again.
+// kick makes the connection's goroutine look at its handler again. It must
+// not take mu: the goroutine may hold it in a blocking Write.
 func (nx *netConn) kick() {
 	select {
 	case nx.wake <- struct{}{}:
 	default:
 	}
-	nx.mu.Lock()
+	nx.ncMu.Lock()
 	if nx.nc != nil {
 		nx.nc.SetReadDeadline(time.Now())
 	}
-	nx.mu.Unlock()
+	nx.ncMu.Unlock()
+}
+
+// force closes the socket at Shutdown's deadline, which also ends a
+// blocking Write the goroutine may be in.
+func (nx *netConn) force() {
+	nx.forced.Store(true)
+	nx.ncMu.Lock()
+	if nx.nc != nil {
+		nx.nc.Close()
+	}
+	nx.ncMu.Unlock()
+	nx.kick()
 }
 
 func (nx *netConn) localAddr() net.Addr  { return nx.nc.LocalAddr() }
@@ -379,15 +405,7 @@ func (e *netEngine) shutdown(ctx context.Context) error {
 		}
 		e.mu.Unlock() // handlers take nx.mu then e.mu: never hold e.mu while taking nx.mu
 		for _, nx := range left {
-			nx.mu.Lock()
-			if !nx.closed {
-				nx.closed, nx.closeErr = true, ErrShutdown
-			}
-			if nx.nc != nil {
-				nx.nc.Close()
-			}
-			nx.mu.Unlock()
-			nx.kick()
+			nx.force()
 		}
 		<-finished
 	}

@@ -39,6 +39,7 @@ const (
 	fClosed                           // descriptor closed
 	fLinger                           // write side shut by Shutdown; discarding input until EOF
 	fConnecting                       // non-blocking connect under way
+	fPeerActive                       // during Shutdown: the peer may still be sending, wait for its FIN
 )
 
 // transport is what a non-native backend supplies behind a Conn.

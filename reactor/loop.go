@@ -279,6 +279,16 @@ func (l *eventLoop) addConn(fd int, f Factory, flags connFlags) (*Conn, error) {
 	}
 	if l.lt != nil {
 		c.interest = uint8(poller.Readable)
+		if flags&fConnecting != 0 {
+			// A connect completes with a writable event, which a
+			// level-triggered poller reports only when asked for.
+			if err := l.lt.SetInterest(fd, token(c.fd, c.gen), poller.Readable|poller.Writable); err != nil {
+				l.p.Deregister(fd)
+				unix.Close(fd)
+				return nil, err
+			}
+			c.interest = uint8(poller.Readable | poller.Writable)
+		}
 	}
 	l.conns[fd] = c
 	l.live++
@@ -325,17 +335,19 @@ func (l *eventLoop) closeGraceful(c *Conn) {
 	l.linger(c)
 }
 
-// linger discards input of a connection whose write side is shut.
+// linger discards input of a connection whose write side is shut. A peer
+// that was active when draining began, or has sent since, is waited for
+// until its FIN (or the Shutdown deadline): closing with its data in flight
+// would answer that data with an RST, and an RST makes the peer's kernel
+// drop what we sent and it has not read yet. An idle peer is closed at once.
 func (l *eventLoop) linger(c *Conn) {
-	discarded := false
 	for {
 		n, errno := rawRead(int(c.fd), l.buf)
 		switch {
 		case errno == unix.EINTR:
 			continue
 		case errno == unix.EAGAIN:
-			if !discarded && c.flags&fReadClosed == 0 {
-				// Nothing unread: closing now cannot reset what we sent.
+			if c.flags&(fPeerActive|fReadClosed) == 0 {
 				l.closeConn(c, nil)
 			}
 			return
@@ -343,7 +355,7 @@ func (l *eventLoop) linger(c *Conn) {
 			l.closeConn(c, nil)
 			return
 		}
-		discarded = true
+		c.flags |= fPeerActive
 	}
 }
 
@@ -422,9 +434,15 @@ func (l *eventLoop) beginDrain() {
 		delete(l.lns, fd)
 	}
 	for _, c := range l.conns {
-		if c != nil {
-			l.schedule(c)
+		if c == nil {
+			continue
 		}
+		// Input waiting, or a handler holding the peer back: the peer is
+		// likely still sending, so its close must wait for its FIN.
+		if c.flags&fReadable != 0 || (c.flags&(fEOF|fConnecting) == 0 && !c.h.WantsRecv()) {
+			c.flags |= fPeerActive
+		}
+		l.schedule(c)
 	}
 }
 
