@@ -28,6 +28,7 @@ type eventLoop struct {
 	buf    []byte              // shared read buffer (Conn.ReadBuffer)
 	budget int
 	gen    uint32
+	turns  uint64 // loop turns so far, for tests that check the loop does not spin
 	live   int // open connections
 	log    *slog.Logger
 
@@ -83,6 +84,7 @@ func (l *eventLoop) run() {
 			timeout = 0
 		}
 		n, err := l.p.Wait(l.events, timeout)
+		l.turns++
 		if err != nil {
 			l.log.Error("reactor: poller failed; closing its connections", "err", err)
 			break
