@@ -6,12 +6,17 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"github.com/edgeloop/edgeloop/protocols/echo"
 	"github.com/edgeloop/edgeloop/reactor"
 	"golang.org/x/sys/unix"
 )
+
+// EnvCPUProfile, if set in a benchmark's environment, makes each server
+// child write a CPU profile to this path with ".BACKEND.pprof" appended.
+const EnvCPUProfile = "EDGELOOP_BENCH_CPUPROFILE"
 
 // EnvServer names the backend a re-executed binary should serve; its
 // presence is what makes ChildMain take over.
@@ -34,6 +39,16 @@ func ChildMain() bool {
 }
 
 func child(backend string) error {
+	if base := os.Getenv(EnvCPUProfile); base != "" {
+		f, err := os.Create(base + "." + backend + ".pprof")
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	l, err := reactor.New(reactor.WithBackend(backend), reactor.WithLoops(1))
 	if err != nil {
 		return err
