@@ -196,6 +196,9 @@ func (g *gnetConn) close() error {
 
 // closeWrite sends FIN only when gnet has no output queued ahead of it.
 func (g *gnetConn) closeWrite() error {
+	if g.closed || g.closeReq {
+		return ErrClosed // gnet keeps the fd number after closing it: never shut a reused one
+	}
 	if g.gc.OutboundBuffered() > 0 {
 		return fmt.Errorf("%w: CloseWrite with output queued in gnet", ErrUnsupported)
 	}

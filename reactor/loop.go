@@ -29,7 +29,7 @@ type eventLoop struct {
 	budget int
 	gen    uint32
 	turns  uint64 // loop turns so far, for tests that check the loop does not spin
-	live   int // open connections
+	live   int    // open connections
 	log    *slog.Logger
 
 	draining bool // Shutdown began: no more reads for handlers, close when flushed
