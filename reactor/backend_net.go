@@ -228,7 +228,11 @@ func (nx *netConn) finish(h Handler, err error) {
 func (nx *netConn) finishGraceful(h Handler) {
 	if tc, ok := nx.nc.(*net.TCPConn); ok {
 		tc.CloseWrite()
-		if unread, eof := discardNow(tc, nx.buf); unread && !eof {
+		// Input taken off the socket but never handed over means the peer
+		// was sending just now, even if the socket is empty this instant.
+		active := len(nx.in) > 0
+		nx.in = nil
+		if unread, eof := discardNow(tc, nx.buf); (unread || active) && !eof {
 			_, deadline := nx.e.isDraining()
 			for !nx.forced.Load() {
 				tc.SetReadDeadline(deadline)
