@@ -53,7 +53,10 @@ type netConn struct {
 	closeErr error
 	wake     chan struct{} // a posted function may have changed the handler's wants
 	forced   atomic.Bool   // Shutdown's deadline passed: closed under the handler's feet
-	ncMu     sync.Mutex    // guards nc for kick and force, which must not wait for mu
+	// sentDraining: the handler still had output when Shutdown began, so
+	// the peer is mid-conversation and its FIN is waited for.
+	sentDraining bool
+	ncMu         sync.Mutex // guards nc for kick and force, which must not wait for mu
 }
 
 func (e *netEngine) listen(network, address string, f Factory) (net.Addr, error) {
@@ -188,6 +191,7 @@ func (nx *netConn) turn(h Handler, draining bool) error {
 		}
 		if !nx.closed && h.WantsSend() {
 			did = true
+			nx.sentDraining = nx.sentDraining || draining
 			if err := h.HandleSend(); err != nil {
 				return err
 			}
@@ -230,7 +234,7 @@ func (nx *netConn) finishGraceful(h Handler) {
 		tc.CloseWrite()
 		// Input taken off the socket but never handed over means the peer
 		// was sending just now, even if the socket is empty this instant.
-		active := len(nx.in) > 0
+		active := len(nx.in) > 0 || nx.sentDraining
 		nx.in = nil
 		if unread, eof := discardNow(tc, nx.buf); (unread || active) && !eof {
 			_, deadline := nx.e.isDraining()

@@ -439,9 +439,10 @@ func (l *eventLoop) beginDrain() {
 		if c == nil {
 			continue
 		}
-		// Input waiting, or a handler holding the peer back: the peer is
-		// likely still sending, so its close must wait for its FIN.
-		if c.flags&fReadable != 0 || (c.flags&(fEOF|fConnecting) == 0 && !c.h.WantsRecv()) {
+		// Mid-conversation - input waiting, output still to send, or a
+		// handler holding the peer back - the peer is likely still sending,
+		// so the close must wait for its FIN. Only idle peers close at once.
+		if c.flags&fReadable != 0 || c.h.WantsSend() || (c.flags&(fEOF|fConnecting) == 0 && !c.h.WantsRecv()) {
 			c.flags |= fPeerActive
 		}
 		l.schedule(c)
