@@ -52,6 +52,14 @@ func (g *group) listen(network, address string, f Factory) (net.Addr, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(g.loops) > 1 {
+		// SO_REUSEPORT lets any process of this user join a port's group, so
+		// a second server would silently share the port. A plain bind first
+		// fails with EADDRINUSE if anything holds it.
+		if err := probeBind(domain, sa); err != nil {
+			return nil, err
+		}
+	}
 	var fds []int
 	for i, l := range g.loops {
 		fd, err := listenSocket(domain, sa, len(g.loops) > 1)
@@ -93,6 +101,31 @@ func (l *eventLoop) dropListener(fd int) {
 		delete(l.lns, int32(fd))
 	}
 	unix.Close(fd)
+}
+
+// probeBind binds a socket without SO_REUSEPORT to sa and closes it: it fails
+// if the address is taken, even by a SO_REUSEPORT group. Port 0 needs no probe.
+func probeBind(domain int, sa unix.Sockaddr) error {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		if a.Port == 0 {
+			return nil
+		}
+	case *unix.SockaddrInet6:
+		if a.Port == 0 {
+			return nil
+		}
+	}
+	fd, err := newSocket(domain)
+	if err != nil {
+		return os.NewSyscallError("socket", err)
+	}
+	defer unix.Close(fd)
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1) // as the real ones: TIME_WAIT is no conflict
+	if err := unix.Bind(fd, sa); err != nil {
+		return os.NewSyscallError("bind", err)
+	}
+	return nil
 }
 
 // listenSocket makes a bound, listening, non-blocking socket.
