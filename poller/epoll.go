@@ -3,6 +3,7 @@
 package poller
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -181,10 +182,8 @@ func (p *Epoll) Wake() error {
 	if p.closed.Load() {
 		return ErrClosed
 	}
-	one := [8]byte{1}
-	if nativeBigEndian {
-		one = [8]byte{7: 1}
-	}
+	var one [8]byte
+	binary.NativeEndian.PutUint64(one[:], 1) // eventfd takes a host-order counter
 	for {
 		_, err := unix.Write(p.wakefd, one[:])
 		switch err {

@@ -35,6 +35,3 @@ func accept(lfd int) (int, error) {
 func newSocket(domain int) (int, error) {
 	return unix.Socket(domain, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 }
-
-// setNoSigpipe is a no-op on Linux, where every send passes MSG_NOSIGNAL.
-func setNoSigpipe(int) {}
