@@ -14,8 +14,13 @@ func TestMain(m *testing.M) {
 	if benchkit.ChildMain() { // this binary re-executed as a server
 		return
 	}
-	if err := benchkit.PinSelf(); err != nil {
+	switch err := benchkit.PinSelf(); {
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "bench: cannot pin the load generator:", err)
+	case benchkit.CanPin():
+		fmt.Fprintln(os.Stderr, "bench: servers on CPU 0 (GOMAXPROCS=1, one loop), load generator on the other CPUs")
+	default:
+		fmt.Fprintln(os.Stderr, "bench: not pinned: fewer than 2 CPUs, servers and load generator share them")
 	}
 	os.Exit(m.Run())
 }
