@@ -241,7 +241,16 @@ func (g *gnetConn) post(fn func()) error {
 	}))
 }
 
-func (g *gnetConn) localAddr() net.Addr  { return g.gc.LocalAddr() }
+// localAddr asks the socket: gnet's LocalAddr is the address the listener
+// was configured with, "127.0.0.1:0" for an ephemeral port.
+func (g *gnetConn) localAddr() net.Addr {
+	if !g.closed && !g.closeReq {
+		if sa, err := unix.Getsockname(g.gc.Fd()); err == nil {
+			return sockaddrToTCP(sa)
+		}
+	}
+	return g.gc.LocalAddr()
+}
 func (g *gnetConn) remoteAddr() net.Addr { return g.gc.RemoteAddr() }
 
 func (e *gnetEngine) dial(string, string, Factory) error {

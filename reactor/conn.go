@@ -193,11 +193,7 @@ func (c *Conn) LocalAddr() net.Addr {
 	if c.tr != nil {
 		return c.tr.localAddr()
 	}
-	sa, err := unix.Getsockname(int(c.fd))
-	if err != nil {
-		return nil
-	}
-	return sockaddrToTCP(sa)
+	return c.sockAddr(unix.Getsockname)
 }
 
 // RemoteAddr returns the peer's address. It allocates; call it once.
@@ -205,7 +201,12 @@ func (c *Conn) RemoteAddr() net.Addr {
 	if c.tr != nil {
 		return c.tr.remoteAddr()
 	}
-	sa, err := unix.Getpeername(int(c.fd))
+	return c.sockAddr(unix.Getpeername)
+}
+
+// sockAddr asks the kernel for one of the socket's addresses.
+func (c *Conn) sockAddr(get func(int) (unix.Sockaddr, error)) net.Addr {
+	sa, err := get(int(c.fd))
 	if err != nil {
 		return nil
 	}

@@ -30,21 +30,17 @@ func rawWrite(fd int, p []byte) (int, unix.Errno) {
 // non-blocking and close-on-exec (macOS has no accept4).
 func accept(lfd int) (int, error) {
 	fd, _, err := unix.Accept(lfd)
-	if err != nil {
-		return -1, err
-	}
-	unix.CloseOnExec(fd)
-	if err := unix.SetNonblock(fd, true); err != nil {
-		unix.Close(fd)
-		return -1, err
-	}
-	setNoSigpipe(fd)
-	return fd, nil
+	return prepare(fd, err)
 }
 
 // newSocket makes a non-blocking, close-on-exec stream socket.
 func newSocket(domain int) (int, error) {
-	fd, err := unix.Socket(domain, unix.SOCK_STREAM, 0)
+	return prepare(unix.Socket(domain, unix.SOCK_STREAM, 0))
+}
+
+// prepare gives a new socket what Linux sets with flags at creation:
+// close-on-exec, non-blocking, and no SIGPIPE.
+func prepare(fd int, err error) (int, error) {
 	if err != nil {
 		return -1, err
 	}
