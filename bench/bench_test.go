@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeloop/edgeloop/backend"
+
 	"github.com/edgeloop/edgeloop/internal/benchkit"
-	"github.com/edgeloop/edgeloop/reactor"
 )
 
 func TestMain(m *testing.M) {
@@ -35,7 +36,7 @@ func BenchmarkEcho(b *testing.B) {
 	if !benchkit.CanPin() {
 		b.Log("fewer than 2 CPUs: server and load generator share them")
 	}
-	servers := append([]string{benchkit.Floor}, reactor.Backends()...)
+	servers := append([]string{benchkit.Floor}, backend.Names()...)
 	for _, w := range benchkit.DefaultWorkloads {
 		b.Run(fmt.Sprintf("size=%d/conns=%d", w.Size, w.Conns), func(b *testing.B) {
 			for _, srv := range servers {

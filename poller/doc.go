@@ -1,6 +1,7 @@
 // Package poller is edgeloop's readiness notifier: a thin, allocation-free
-// layer over epoll (Linux) and kqueue (BSD, macOS), plus an adapter over
-// gnet's poller so the two can be compared under one loop.
+// layer over epoll (Linux) and kqueue (BSD, macOS). An adapter over gnet's
+// poller, for comparison, lives in its own package, poller/gnetpoll, so that
+// this one imports nothing but the standard library and x/sys.
 //
 // The model is Go's runtime netpoller and Rust's mio: every file descriptor is
 // registered once, for reading and writing, edge-triggered. An event means
@@ -20,6 +21,7 @@
 //		if ev.Readable() { /* read until EAGAIN */ }
 //	}
 //
-// Backends are also constructible by name (Open("epoll"), Open("gnetpoll")),
-// so one binary can compare them.
+// The native backends are also constructible by name (Open("epoll")), as
+// Python's selectors module keeps one class per mechanism beside its
+// DefaultSelector, so one binary can compare them.
 package poller

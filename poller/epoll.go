@@ -22,12 +22,15 @@ func init() {
 
 // epollInterest is the one registration every fd gets: both directions and
 // peer half-close, edge-triggered. It is never modified.
-const epollInterest = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
+// EPOLLPRI: a read stops at TCP's urgent mark with more input queued behind
+// it, and no further edge comes for that input; the PRI bit tells the caller
+// to read on until EAGAIN rather than take the short read as drained.
+const epollInterest = unix.EPOLLIN | unix.EPOLLPRI | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
 
 // Epoll is the edge-triggered Linux backend. Use New or OpenEpoll.
 type Epoll struct {
 	epfd    int
-	wakefd  int         // eventfd, registered with wakeToken
+	wakefd  int         // eventfd, registered with WakeToken
 	pending atomic.Bool // a wake is written and not yet consumed
 	closed  atomic.Bool
 	wakers  atomic.Int32      // Wakes between their closed check and their write
@@ -48,7 +51,7 @@ func OpenEpoll() (*Epoll, error) {
 	}
 	p := &Epoll{epfd: epfd, wakefd: wfd}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET}
-	putToken(&ev, wakeToken)
+	putToken(&ev, WakeToken)
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wfd, &ev); err != nil {
 		unix.Close(wfd)
 		unix.Close(epfd)
@@ -73,7 +76,7 @@ func (p *Epoll) Register(fd int, tok Token) error {
 	if p.closed.Load() {
 		return ErrClosed
 	}
-	if tok == wakeToken {
+	if tok == WakeToken {
 		return fmt.Errorf("poller: add fd %d: %w", fd, ErrReservedToken)
 	}
 	ev := unix.EpollEvent{Events: epollInterest}
@@ -133,11 +136,11 @@ func (p *Epoll) Wait(events []Event, timeout time.Duration) (int, error) {
 		j := 0
 		for i := 0; i < n; i++ {
 			tok := getToken(&raw[i])
-			if tok == wakeToken {
+			if tok == WakeToken {
 				p.consumeWake()
 				continue
 			}
-			events[j] = Event{Token: tok, flags: fromEpoll(raw[i].Events)}
+			events[j] = Event{Token: tok, flags: FromEpoll(raw[i].Events)}
 			j++
 		}
 		return j, nil
@@ -225,24 +228,28 @@ func (p *Epoll) Close() error {
 // Fd returns the epoll descriptor, for tests that inspect kernel state.
 func (p *Epoll) Fd() int { return p.epfd }
 
-// fromEpoll translates epoll event bits to Event flags. HUP and ERR make both
+// FromEpoll translates epoll event bits to Event flags, for this package's
+// epoll backend and for backends elsewhere that read epoll bits. HUP and ERR make both
 // directions "ready" so that the next read or write reports the condition.
-func fromEpoll(e uint32) uint8 {
-	var f uint8
-	if e&(unix.EPOLLIN|unix.EPOLLPRI) != 0 {
-		f |= evReadable
+func FromEpoll(e uint32) Flags {
+	var f Flags
+	if e&unix.EPOLLIN != 0 {
+		f |= FlagReadable
+	}
+	if e&unix.EPOLLPRI != 0 {
+		f |= FlagReadable | FlagPriority
 	}
 	if e&unix.EPOLLOUT != 0 {
-		f |= evWritable
+		f |= FlagWritable
 	}
 	if e&unix.EPOLLRDHUP != 0 {
-		f |= evReadable | evReadClosed
+		f |= FlagReadable | FlagReadClosed
 	}
 	if e&unix.EPOLLHUP != 0 {
-		f |= evReadable | evWritable | evReadClosed | evWriteClosed
+		f |= FlagReadable | FlagWritable | FlagReadClosed | FlagWriteClosed
 	}
 	if e&unix.EPOLLERR != 0 {
-		f |= evReadable | evWritable | evError
+		f |= FlagReadable | FlagWritable | FlagError
 	}
 	return f
 }

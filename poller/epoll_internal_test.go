@@ -13,18 +13,18 @@ func TestFromEpoll(t *testing.T) {
 	bits := []struct {
 		name string
 		bit  uint32
-		want uint8
+		want Flags
 	}{
-		{"IN", unix.EPOLLIN, evReadable},
-		{"PRI", unix.EPOLLPRI, evReadable},
-		{"OUT", unix.EPOLLOUT, evWritable},
-		{"RDHUP", unix.EPOLLRDHUP, evReadable | evReadClosed},
-		{"HUP", unix.EPOLLHUP, evReadable | evWritable | evReadClosed | evWriteClosed},
-		{"ERR", unix.EPOLLERR, evReadable | evWritable | evError},
+		{"IN", unix.EPOLLIN, FlagReadable},
+		{"PRI", unix.EPOLLPRI, FlagReadable | FlagPriority},
+		{"OUT", unix.EPOLLOUT, FlagWritable},
+		{"RDHUP", unix.EPOLLRDHUP, FlagReadable | FlagReadClosed},
+		{"HUP", unix.EPOLLHUP, FlagReadable | FlagWritable | FlagReadClosed | FlagWriteClosed},
+		{"ERR", unix.EPOLLERR, FlagReadable | FlagWritable | FlagError},
 	}
 	for set := 0; set < 1<<len(bits); set++ {
 		var e uint32
-		var want uint8
+		var want Flags
 		name := "none"
 		for i, b := range bits {
 			if set&(1<<i) != 0 {
@@ -38,8 +38,8 @@ func TestFromEpoll(t *testing.T) {
 			}
 		}
 		t.Run(name, func(t *testing.T) {
-			if got := fromEpoll(e); got != want {
-				t.Fatalf("fromEpoll(%#x) = %v, want %v", e, Event{flags: got}, Event{flags: want})
+			if got := FromEpoll(e); got != want {
+				t.Fatalf("FromEpoll(%#x) = %v, want %v", e, Event{flags: got}, Event{flags: want})
 			}
 		})
 	}
@@ -53,15 +53,15 @@ func TestFromEpoll(t *testing.T) {
 		{"RDNORM|RDBAND|WRNORM|WRBAND|MSG", unix.EPOLLRDNORM | unix.EPOLLRDBAND | unix.EPOLLWRNORM | unix.EPOLLWRBAND | unix.EPOLLMSG},
 	} {
 		t.Run("ignores "+tc.name, func(t *testing.T) {
-			if got := fromEpoll(tc.e); got != 0 {
-				t.Fatalf("fromEpoll(%#x) = %v, want no flags", tc.e, Event{flags: got})
+			if got := FromEpoll(tc.e); got != 0 {
+				t.Fatalf("FromEpoll(%#x) = %v, want no flags", tc.e, Event{flags: got})
 			}
 		})
 	}
 }
 
 func TestTokenRoundTrip(t *testing.T) {
-	for _, tok := range []Token{0, 1, 0xffffffff, 1 << 32, 0x8000000080000000, wakeToken - 1, wakeToken} {
+	for _, tok := range []Token{0, 1, 0xffffffff, 1 << 32, 0x8000000080000000, WakeToken - 1, WakeToken} {
 		var ev unix.EpollEvent
 		putToken(&ev, tok)
 		if got := getToken(&ev); got != tok {

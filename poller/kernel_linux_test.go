@@ -123,8 +123,8 @@ func TestKernelEpollBits(t *testing.T) {
 					s.do(t, local, peer)
 					raw.await(t, s.bits)
 					want := fmt.Sprintf("token=0x0 %s", s.want)
-					if got := poller.EventFromEpoll(s.bits).String(); got != want {
-						t.Fatalf("EventFromEpoll(%s) = %q, want %q", bitNames(s.bits), got, want)
+					if got := poller.NewEvent(0, poller.FromEpoll(s.bits)).String(); got != want {
+						t.Fatalf("FromEpoll(%s) = %q, want %q", bitNames(s.bits), got, want)
 					}
 				})
 			}

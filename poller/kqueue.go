@@ -54,7 +54,7 @@ func (p *Kqueue) Register(fd int, tok Token) error {
 	if p.closed.Load() {
 		return ErrClosed
 	}
-	if tok == wakeToken {
+	if tok == WakeToken {
 		return fmt.Errorf("poller: add fd %d: %w", fd, ErrReservedToken)
 	}
 	p.mu.Lock()
@@ -144,7 +144,7 @@ func (p *Kqueue) Wait(events []Event, timeout time.Duration) (int, error) {
 				p.pending.Store(false)
 				continue
 			}
-			events[j] = Event{Token: getUdata(&raw[i]), flags: fromKevent(int16(raw[i].Filter), uint16(raw[i].Flags))}
+			events[j] = Event{Token: getUdata(&raw[i]), flags: FromKevent(int16(raw[i].Filter), uint16(raw[i].Flags))}
 			j++
 		}
 		return j, nil
@@ -183,24 +183,24 @@ func (p *Kqueue) Close() error {
 	return nil
 }
 
-// fromKevent translates one kevent to Event flags. EV_EOF on the read filter
+// FromKevent translates one kevent to Event flags. EV_EOF on the read filter
 // is the peer's half-close; on the write filter, the connection is gone.
-func fromKevent(filter int16, flags uint16) uint8 {
-	var f uint8
+func FromKevent(filter int16, flags uint16) Flags {
+	var f Flags
 	switch filter {
 	case unix.EVFILT_READ:
-		f |= evReadable
+		f |= FlagReadable
 		if flags&unix.EV_EOF != 0 {
-			f |= evReadClosed
+			f |= FlagReadClosed
 		}
 	case unix.EVFILT_WRITE:
-		f |= evWritable
+		f |= FlagWritable
 		if flags&unix.EV_EOF != 0 {
-			f |= evWriteClosed
+			f |= FlagWriteClosed
 		}
 	}
 	if flags&unix.EV_ERROR != 0 {
-		f |= evReadable | evWritable | evError
+		f |= FlagReadable | FlagWritable | FlagError
 	}
 	return f
 }

@@ -24,7 +24,7 @@ func (k *kqueueWake) open(kq int) error {
 	k.r, k.w = p[0], p[1]
 	var ch [1]unix.Kevent_t
 	unix.SetKevent(&ch[0], k.r, unix.EVFILT_READ, unix.EV_ADD|unix.EV_CLEAR)
-	setUdata(&ch[0], wakeToken)
+	setUdata(&ch[0], WakeToken)
 	if _, err := unix.Kevent(kq, ch[:], nil, nil); err != nil {
 		k.close()
 		return fmt.Errorf("poller: add wake pipe: %w", os.NewSyscallError("kevent", err))

@@ -37,8 +37,8 @@ import (
 //
 // Concurrency: Wake is safe from any goroutine. On the edge-triggered
 // backends (epoll, kqueue), Register and Deregister are safe while another
-// goroutine blocks in Wait, and that Wait sees the new registration; GnetPoll
-// keeps its fd tables unlocked and needs them called from the Wait goroutine,
+// goroutine blocks in Wait, and that Wait sees the new registration; gnetpoll (package
+// poller/gnetpoll) keeps its fd tables unlocked and needs them called from the Wait goroutine,
 // which is what the reactor does.
 //
 // Tokens are chosen by the caller and returned verbatim; the value
@@ -70,8 +70,9 @@ type LevelTriggered interface {
 // Token identifies a registration in the events Wait returns.
 type Token uint64
 
-// wakeToken is the token a backend uses for its own wake-up descriptor.
-const wakeToken = ^Token(0)
+// WakeToken is the token a backend uses for its own wake-up descriptor;
+// Register refuses it with ErrReservedToken.
+const WakeToken = ^Token(0)
 
 // Interest is a set of readiness kinds a level-triggered poller watches.
 type Interest uint8
@@ -88,43 +89,66 @@ const (
 type Event struct {
 	// Token is the value given to Register for the fd.
 	Token Token
-	flags uint8
+	flags Flags
 }
 
+// Flags is the set of conditions one Event reports. Backends outside this
+// package build their events with NewEvent.
+type Flags uint8
+
+// Flags values; the Event methods of the same names test them.
 const (
-	evReadable uint8 = 1 << iota
-	evWritable
-	evReadClosed
-	evWriteClosed
-	evError
+	// FlagReadable: input, end of input or an error waits to be read.
+	FlagReadable Flags = 1 << iota
+	// FlagWritable: the socket takes output.
+	FlagWritable
+	// FlagReadClosed: the peer will send no more (EPOLLRDHUP, EV_EOF on read).
+	FlagReadClosed
+	// FlagWriteClosed: nothing more can be written (EPOLLHUP).
+	FlagWriteClosed
+	// FlagError: a socket error is pending (EPOLLERR, EV_ERROR).
+	FlagError
+	// FlagPriority: urgent data (TCP MSG_OOB) arrived (EPOLLPRI).
+	FlagPriority
 )
+
+// NewEvent builds an Event, for backends outside this package.
+func NewEvent(tok Token, f Flags) Event { return Event{Token: tok, flags: f} }
+
+// Flags returns the event's conditions.
+func (e Event) Flags() Flags { return e.flags }
 
 // Readable reports whether a read may make progress: data, end of input or an
 // error waits to be read.
-func (e Event) Readable() bool { return e.flags&evReadable != 0 }
+func (e Event) Readable() bool { return e.flags&FlagReadable != 0 }
 
 // Writable reports whether a write may make progress.
-func (e Event) Writable() bool { return e.flags&evWritable != 0 }
+func (e Event) Writable() bool { return e.flags&FlagWritable != 0 }
 
 // ReadClosed reports that the peer will send no more (EPOLLRDHUP, EV_EOF on
 // the read filter). Data that arrived before it is still to be read.
-func (e Event) ReadClosed() bool { return e.flags&evReadClosed != 0 }
+func (e Event) ReadClosed() bool { return e.flags&FlagReadClosed != 0 }
 
 // WriteClosed reports that nothing more can be written (EPOLLHUP, EV_EOF on
 // the write filter).
-func (e Event) WriteClosed() bool { return e.flags&evWriteClosed != 0 }
+func (e Event) WriteClosed() bool { return e.flags&FlagWriteClosed != 0 }
 
 // Error reports a pending socket error (EPOLLERR, EV_ERROR); a read or write
 // returns it.
-func (e Event) Error() bool { return e.flags&evError != 0 }
+func (e Event) Error() bool { return e.flags&FlagError != 0 }
+
+// Priority reports urgent data (EPOLLPRI): a read stops at the urgent mark
+// although more input is queued, so a short read no longer means drained;
+// read until EAGAIN.
+func (e Event) Priority() bool { return e.flags&FlagPriority != 0 }
 
 // String describes the event for tests and logs.
 func (e Event) String() string {
 	s := fmt.Sprintf("token=%#x", uint64(e.Token))
 	for _, f := range []struct {
-		bit  uint8
+		bit  Flags
 		name string
-	}{{evReadable, "R"}, {evWritable, "W"}, {evReadClosed, "RDHUP"}, {evWriteClosed, "HUP"}, {evError, "ERR"}} {
+	}{{FlagReadable, "R"}, {FlagWritable, "W"}, {FlagReadClosed, "RDHUP"}, {FlagWriteClosed, "HUP"}, {FlagError, "ERR"}, {FlagPriority, "PRI"}} {
 		if e.flags&f.bit != 0 {
 			s += " " + f.name
 		}

@@ -10,12 +10,13 @@ import (
 	"time"
 
 	"github.com/edgeloop/edgeloop/poller"
+	"github.com/edgeloop/edgeloop/poller/gnetpoll"
 )
 
 // TestConformance runs the conformance suite (conformance_test.go) against
 // every backend this OS has, each scenario on fresh pollers.
 func TestConformance(t *testing.T) {
-	names := poller.Backends()
+	names := testBackends
 	if len(names) == 0 {
 		t.Skip("no poller backend on this OS")
 	}
@@ -28,6 +29,18 @@ func TestConformance(t *testing.T) {
 	}
 }
 
+// testBackends are the pollers under test: the native ones this OS has, by
+// name, and gnet's poller from its own package (see openBackend).
+var testBackends = append(poller.Backends(), "gnetpoll")
+
+// openBackend opens a backend of testBackends.
+func openBackend(name string) (poller.Poller, error) {
+	if name == "gnetpoll" {
+		return gnetpoll.Open()
+	}
+	return poller.Open(name)
+}
+
 // gaps lists, per backend, what it is known not to do and why. The suite
 // checks everything else, and skips (require) or relaxes (has) the checks
 // named here; delete an entry once the backend is fixed.
@@ -36,7 +49,7 @@ var gaps = map[backend]map[string]string{
 		"ReadClosed": "gnet registers level-triggered fds without EPOLLRDHUP, so a peer's FIN " +
 			"shows only as Readable and a read of 0",
 		"RegisterDuringWait": "Register writes the fd tables Wait reads, unlocked; the Poller " +
-			"contract asks GnetPoll's callers to register from the Wait goroutine",
+			"contract asks gnetpoll's callers to register from the Wait goroutine",
 	},
 }
 
@@ -69,7 +82,7 @@ func (b backend) open(t *testing.T) poller.Poller {
 	// sets a timer; have that happen before counting, not during the test.
 	time.AfterFunc(time.Hour, func() {}).Stop()
 	before := openFDs()
-	p, err := poller.Open(string(b))
+	p, err := openBackend(string(b))
 	if err != nil {
 		t.Fatalf("Open(%q): %v", b, err)
 	}

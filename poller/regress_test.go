@@ -15,9 +15,9 @@ import (
 // dropped its wake-up's edge-triggered event, and every later Wake was
 // swallowed, so a blocked Wait never returned.
 func TestWakeAfterFullEventSlice(t *testing.T) {
-	for _, name := range poller.Backends() {
+	for _, name := range testBackends {
 		t.Run(name, func(t *testing.T) {
-			p, err := poller.Open(name)
+			p, err := openBackend(name)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -11,7 +11,7 @@ import (
 
 // addrProbe records the addresses its Conn reports, then closes.
 type addrProbe struct {
-	c   *reactor.Conn
+	c   reactor.Conn
 	got chan [2]string
 }
 
@@ -26,9 +26,9 @@ func (h *addrProbe) HandleRecv() error {
 // TestConnAddrs: a connection's LocalAddr is the listener's address and its
 // RemoteAddr is the client's, on every backend.
 func TestConnAddrs(t *testing.T) {
-	for _, backend := range reactor.Backends() {
+	for _, backend := range allBackends {
 		t.Run(backend, func(t *testing.T) {
-			l, err := reactor.New(reactor.WithBackend(backend), reactor.WithLoops(1))
+			l, err := newLoopErr(backend)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -38,7 +38,7 @@ func TestConnAddrs(t *testing.T) {
 				l.Shutdown(ctx)
 			})
 			got := make(chan [2]string, 1)
-			addr, err := l.Listen("tcp", "127.0.0.1:0", func(c *reactor.Conn) reactor.Handler {
+			addr, err := l.Listen("tcp", "127.0.0.1:0", func(c reactor.Conn) reactor.Handler {
 				return &addrProbe{c: c, got: got}
 			})
 			if err != nil {

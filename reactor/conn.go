@@ -6,24 +6,65 @@ import (
 	"net"
 	"os"
 
+	"github.com/edgeloop/edgeloop/internal/sockaddr"
 	"golang.org/x/sys/unix"
 )
 
 // Conn is a connection as its handler sees it: non-blocking Read and Write,
 // Close, and addresses. On the native loop it is the socket itself plus the
-// readiness the loop remembers; on other backends it forwards to them, so a
-// handler runs unchanged everywhere.
+// readiness the loop remembers; other backends (an Engine) supply their own,
+// so a handler runs unchanged everywhere.
 //
-// Conn methods must be called from the connection's loop goroutine (inside
-// handler calls, the Factory or a Post callback).
-type Conn struct {
+// Conn methods must be called from the connection's loop goroutine: inside
+// handler calls, the Factory, a Post callback, or another handler of the
+// same loop. Post is the way in from other goroutines.
+type Conn interface {
+	// Read reads up to len(p) bytes of input. It returns ErrWouldBlock when
+	// none is waiting, io.EOF once the peer has closed its side and
+	// everything before that was read, or the system call's error.
+	Read(p []byte) (int, error)
+	// Write writes as much of p as the socket takes. When it takes less than
+	// all, it returns the count and ErrWouldBlock; the loop calls HandleSend
+	// again once the socket drains. A reset peer gives EPIPE or ECONNRESET,
+	// never SIGPIPE.
+	Write(p []byte) (int, error)
+	// Close closes the connection now; output the handler still holds is
+	// dropped. HandleClose runs with a nil error once the handler call that
+	// closed it has returned. Closing twice returns ErrClosed.
+	Close() error
+	// CloseWrite shuts down the sending side (a TCP FIN) and keeps reading.
+	CloseWrite() error
+	// ReadBuffer returns a buffer owned by the loop, valid until the current
+	// handler call returns. Reading into it and acting on the input in place
+	// keeps a connection from holding memory between messages.
+	ReadBuffer() []byte
+	// Wake asks the loop to consult the handler again, for when its wants
+	// changed outside its own calls (another connection's handler, a posted
+	// function). It makes no system call, and is for the loop goroutine only.
+	Wake()
+	// Post runs fn on the connection's loop goroutine and then consults the
+	// handler again. It is how another goroutine reaches a connection.
+	Post(fn func()) error
+	// Fd returns the socket descriptor, or -1 on backends that hide it.
+	Fd() int
+	// LocalAddr returns the local address, or nil. It allocates; call it once.
+	LocalAddr() net.Addr
+	// RemoteAddr returns the peer's address, or nil. It allocates; call it once.
+	RemoteAddr() net.Addr
+	// String names the connection for logs.
+	String() string
+}
+
+// conn is the native loop's Conn: the socket and what the loop remembers
+// about it, and nothing else, so that an idle connection stays small.
+type conn struct {
 	fd       int32
 	gen      uint32 // registration generation, carried in the poller token
 	flags    connFlags
 	interest uint8 // kernel interest, for level-triggered pollers only
+	kind     uint8 // kindStream or kindListener: the rule for "drained"
 	loop     *eventLoop
 	h        Handler
-	tr       transport // nil on the native loop
 }
 
 // connFlags is what the loop remembers about a connection.
@@ -40,27 +81,11 @@ const (
 	fLinger                           // write side shut by Shutdown; discarding input until EOF
 	fConnecting                       // non-blocking connect under way
 	fPeerActive                       // during Shutdown: the peer may still be sending, wait for its FIN
+	fUrgent                           // urgent data (EPOLLPRI) arrived: a short read is not "drained"
 )
 
-// transport is what a non-native backend supplies behind a Conn.
-type transport interface {
-	read(p []byte) (int, error)
-	write(p []byte) (int, error)
-	close() error
-	closeWrite() error
-	readBuffer() []byte
-	post(fn func()) error
-	localAddr() net.Addr
-	remoteAddr() net.Addr
-}
-
-// Read reads up to len(p) bytes of input. It returns ErrWouldBlock when none
-// is waiting, io.EOF once the peer has closed its side and everything before
-// that was read, or the system call's error.
-func (c *Conn) Read(p []byte) (int, error) {
-	if c.tr != nil {
-		return c.tr.read(p)
-	}
+// Read implements Conn.Read.
+func (c *conn) Read(p []byte) (int, error) {
 	if c.flags&fClosed != 0 {
 		return 0, ErrClosed
 	}
@@ -74,18 +99,21 @@ func (c *Conn) Read(p []byte) (int, error) {
 		n, errno := rawRead(int(c.fd), p)
 		switch {
 		case errno == 0 && n > 0:
+			c.loop.spent += n
 			// A short read drained the socket: the next byte to arrive makes
 			// a new edge. Not so once the peer's FIN is queued, since no edge
-			// follows it: then only 0 or EAGAIN ends reading.
-			if n < len(p) && c.flags&fReadClosed == 0 {
+			// follows it, nor after urgent data, since a read stops at the
+			// urgent mark with more queued behind it: then only 0 or EAGAIN
+			// ends reading.
+			if n < len(p) && c.flags&(fReadClosed|fUrgent) == 0 {
 				c.flags &^= fReadable
 			}
 			return n, nil
 		case errno == 0:
-			c.flags = c.flags&^fReadable | fEOF
+			c.flags = c.flags&^(fReadable|fUrgent) | fEOF
 			return 0, io.EOF
 		case errno == unix.EAGAIN:
-			c.flags &^= fReadable
+			c.flags &^= fReadable | fUrgent
 			return 0, ErrWouldBlock
 		case errno == unix.EINTR:
 			continue
@@ -95,14 +123,8 @@ func (c *Conn) Read(p []byte) (int, error) {
 	}
 }
 
-// Write writes as much of p as the socket takes. When it takes less than
-// all, it returns the count and ErrWouldBlock; the loop calls HandleSend
-// again once the socket drains. A reset peer gives EPIPE or ECONNRESET,
-// never SIGPIPE.
-func (c *Conn) Write(p []byte) (int, error) {
-	if c.tr != nil {
-		return c.tr.write(p)
-	}
+// Write implements Conn.Write.
+func (c *conn) Write(p []byte) (int, error) {
 	if c.flags&fClosed != 0 {
 		return 0, ErrClosed
 	}
@@ -111,6 +133,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 	}
 	for {
 		n, errno := rawWrite(int(c.fd), p)
+		if errno == 0 {
+			c.loop.spent += n
+		}
 		switch {
 		case errno == 0 && n == len(p):
 			return n, nil
@@ -128,13 +153,8 @@ func (c *Conn) Write(p []byte) (int, error) {
 	}
 }
 
-// Close closes the connection now; output the handler still holds is
-// dropped. The handler's HandleClose runs with a nil error. Closing twice
-// returns ErrClosed.
-func (c *Conn) Close() error {
-	if c.tr != nil {
-		return c.tr.close()
-	}
+// Close implements Conn.Close.
+func (c *conn) Close() error {
 	if c.flags&fClosed != 0 {
 		return ErrClosed
 	}
@@ -142,11 +162,8 @@ func (c *Conn) Close() error {
 	return nil
 }
 
-// CloseWrite shuts down the sending side (a TCP FIN) and keeps reading.
-func (c *Conn) CloseWrite() error {
-	if c.tr != nil {
-		return c.tr.closeWrite()
-	}
+// CloseWrite implements Conn.CloseWrite.
+func (c *conn) CloseWrite() error {
 	if c.flags&fClosed != 0 {
 		return ErrClosed
 	}
@@ -156,77 +173,44 @@ func (c *Conn) CloseWrite() error {
 	return nil
 }
 
-// ReadBuffer returns a buffer owned by the loop, valid until the current
-// handler call returns. Reading into it and acting on the input in place
-// keeps a connection from holding memory between messages.
-func (c *Conn) ReadBuffer() []byte {
-	if c.tr != nil {
-		return c.tr.readBuffer()
-	}
-	return c.loop.buf
-}
+// ReadBuffer implements Conn.ReadBuffer: the loop's shared buffer.
+func (c *conn) ReadBuffer() []byte { return c.loop.buf }
 
-// Post runs fn on the connection's loop goroutine. It is how another
-// goroutine reaches a connection, for example to close it.
-func (c *Conn) Post(fn func()) error {
-	if c.tr != nil {
-		return c.tr.post(fn)
-	}
+// Wake implements Conn.Wake: c goes on the loop's ready list, so the loop
+// consults its handler in this turn or the next, with no system call.
+func (c *conn) Wake() { c.loop.schedule(c) }
+
+// Post implements Conn.Post.
+func (c *conn) Post(fn func()) error {
 	return c.loop.post(func() {
 		fn()
-		if c.flags&fClosed == 0 {
-			c.loop.schedule(c) // fn may have changed what the handler wants
-		}
+		c.loop.schedule(c) // fn may have changed what the handler wants
 	})
 }
 
-// Fd returns the socket descriptor, or -1 on backends that hide it.
-func (c *Conn) Fd() int {
-	if c.tr != nil {
-		return -1
-	}
-	return int(c.fd)
-}
+// Fd implements Conn.Fd.
+func (c *conn) Fd() int { return int(c.fd) }
 
-// LocalAddr returns the local address. It allocates; call it once.
-func (c *Conn) LocalAddr() net.Addr {
-	if c.tr != nil {
-		return c.tr.localAddr()
-	}
-	return c.sockAddr(unix.Getsockname)
-}
+// LocalAddr implements Conn.LocalAddr.
+func (c *conn) LocalAddr() net.Addr { return c.sockAddr(unix.Getsockname) }
 
-// RemoteAddr returns the peer's address. It allocates; call it once.
-func (c *Conn) RemoteAddr() net.Addr {
-	if c.tr != nil {
-		return c.tr.remoteAddr()
-	}
-	return c.sockAddr(unix.Getpeername)
-}
+// RemoteAddr implements Conn.RemoteAddr.
+func (c *conn) RemoteAddr() net.Addr { return c.sockAddr(unix.Getpeername) }
 
 // sockAddr asks the kernel for one of the socket's addresses.
-func (c *Conn) sockAddr(get func(int) (unix.Sockaddr, error)) net.Addr {
+func (c *conn) sockAddr(get func(int) (unix.Sockaddr, error)) net.Addr {
+	if c.flags&fClosed != 0 {
+		return nil // the number may belong to another socket by now
+	}
 	sa, err := get(int(c.fd))
 	if err != nil {
 		return nil
 	}
-	return sockaddrToTCP(sa)
+	return sockaddr.ToNet(sa)
 }
 
-// String names the connection for logs.
-func (c *Conn) String() string {
-	if c.tr != nil {
-		return fmt.Sprintf("conn(%v)", c.tr.remoteAddr())
-	}
-	return fmt.Sprintf("conn(fd=%d gen=%d)", c.fd, c.gen)
-}
-
-func sockaddrToTCP(sa unix.Sockaddr) *net.TCPAddr {
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return &net.TCPAddr{IP: append(net.IP(nil), a.Addr[:]...), Port: a.Port}
-	case *unix.SockaddrInet6:
-		return &net.TCPAddr{IP: append(net.IP(nil), a.Addr[:]...), Port: a.Port}
-	}
-	return nil
+// String implements Conn.String: the loop, descriptor and generation, which
+// together name one connection in the process.
+func (c *conn) String() string {
+	return fmt.Sprintf("conn(loop=%d fd=%d gen=%d)", c.loop.id, c.fd, c.gen)
 }

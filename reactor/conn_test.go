@@ -16,17 +16,17 @@ import (
 // connMethods are the Conn methods that do I/O or change the connection.
 var connMethods = []struct {
 	name string
-	call func(c *reactor.Conn) error
+	call func(c reactor.Conn) error
 }{
-	{"Read", func(c *reactor.Conn) error { _, err := c.Read(make([]byte, 16)); return err }},
-	{"Read(empty)", func(c *reactor.Conn) error { _, err := c.Read(nil); return err }},
-	{"Write", func(c *reactor.Conn) error { _, err := c.Write([]byte("late")); return err }},
-	{"Close", (*reactor.Conn).Close},
-	{"CloseWrite", (*reactor.Conn).CloseWrite},
+	{"Read", func(c reactor.Conn) error { _, err := c.Read(make([]byte, 16)); return err }},
+	{"Read(empty)", func(c reactor.Conn) error { _, err := c.Read(nil); return err }},
+	{"Write", func(c reactor.Conn) error { _, err := c.Write([]byte("late")); return err }},
+	{"Close", (reactor.Conn).Close},
+	{"CloseWrite", (reactor.Conn).CloseWrite},
 }
 
 // callAll calls every method of connMethods on c and returns their errors.
-func callAll(c *reactor.Conn) []error {
+func callAll(c reactor.Conn) []error {
 	errs := make([]error, len(connMethods))
 	for i, m := range connMethods {
 		errs[i] = m.call(c)
@@ -37,7 +37,7 @@ func callAll(c *reactor.Conn) []error {
 // closeThenCall closes its connection when input comes, then calls every
 // Conn method, in the same handler call.
 type closeThenCall struct {
-	c        *reactor.Conn
+	c        reactor.Conn
 	done     bool
 	errs     chan []error
 	closeErr chan error
@@ -70,11 +70,11 @@ func (h *closeThenCall) HandleClose(err error) { h.closeErr <- err }
 // descriptor, it calls shutdown(2) on that number, which fails with EBADF
 // or, once the number is reused, shuts down another connection.
 func TestConnMethodsAfterCloseReturnErrClosed(t *testing.T) {
-	for _, backend := range reactor.Backends() {
+	for _, backend := range allBackends {
 		t.Run("backend="+backend, func(t *testing.T) {
 			l := newLoop(t, backend)
 			hs := make(chan *closeThenCall, 1)
-			addr := conformance.Listen(t, l, func(c *reactor.Conn) reactor.Handler {
+			addr := conformance.Listen(t, l, func(c reactor.Conn) reactor.Handler {
 				h := &closeThenCall{c: c, errs: make(chan []error, 1), closeErr: make(chan error, 1)}
 				hs <- h
 				return h
@@ -109,7 +109,7 @@ func TestConnMethodsAfterCloseReturnErrClosed(t *testing.T) {
 // eofRepeat reads to EOF, then reads again several times and records what
 // those reads return, then closes.
 type eofRepeat struct {
-	c    *reactor.Conn
+	c    reactor.Conn
 	eof  bool
 	errs chan []error
 }
@@ -149,12 +149,12 @@ func (h *eofRepeat) HandleRecv() error {
 // error), whatever the buffer. gnet is skipped: it closes the connection
 // itself at EOF (conformance.Limits, half-close).
 func TestReadAfterEOFReturnsEOFAgain(t *testing.T) {
-	for _, backend := range reactor.Backends() {
+	for _, backend := range allBackends {
 		t.Run("backend="+backend, func(t *testing.T) {
 			conformance.SkipIfLimited(t, backend, conformance.HalfClose)
 			l := newLoop(t, backend)
 			errs := make(chan []error, 1)
-			addr := conformance.Listen(t, l, func(c *reactor.Conn) reactor.Handler {
+			addr := conformance.Listen(t, l, func(c reactor.Conn) reactor.Handler {
 				return &eofRepeat{c: c, errs: errs}
 			})
 			c := conformance.DialTCP(t, addr)
@@ -181,7 +181,7 @@ func TestReadAfterEOFReturnsEOFAgain(t *testing.T) {
 // test arranges to happen only through the peer's reset, and reports both
 // errors.
 type writeOnReset struct {
-	c    *reactor.Conn
+	c    reactor.Conn
 	errs chan [2]error
 }
 
@@ -213,7 +213,7 @@ func TestWriteToResetPeerFails(t *testing.T) {
 	forPollers(t, func(t *testing.T, backend string) {
 		l := newLoop(t, backend)
 		hs := make(chan *writeOnReset, 1)
-		addr := conformance.Listen(t, l, func(c *reactor.Conn) reactor.Handler {
+		addr := conformance.Listen(t, l, func(c reactor.Conn) reactor.Handler {
 			h := &writeOnReset{c: c, errs: make(chan [2]error, 1)}
 			hs <- h
 			return h

@@ -2,7 +2,7 @@
 // selectors/asyncore event loop on an edge-triggered poller.
 //
 // A Handler answers two questions, WantsRecv and WantsSend, and does its I/O
-// in HandleRecv and HandleSend through the non-blocking *Conn the Factory was
+// in HandleRecv and HandleSend through the non-blocking Conn the Factory was
 // given. Python's loop asks every handler before each select(), which costs
 // O(connections) per turn and only works with a level-triggered select. This
 // loop instead remembers, per connection, what the kernel last said: an edge

@@ -13,8 +13,8 @@ var (
 	// ErrShutdown is passed to HandleClose for connections that Shutdown
 	// closed because its context ended before they were flushed.
 	ErrShutdown = errors.New("reactor: shut down before flushed")
-	// ErrUnknownBackend is returned by New for a backend name not in Backends().
-	ErrUnknownBackend = errors.New("reactor: unknown backend")
+	// ErrNilFactory is returned by Listen and Dial for a nil Factory.
+	ErrNilFactory = errors.New("reactor: nil factory")
 	// ErrUnsupported is returned for an operation the chosen backend cannot do.
 	ErrUnsupported = errors.New("reactor: not supported by this backend")
 )

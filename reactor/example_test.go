@@ -15,7 +15,7 @@ import (
 // upper answers its input in upper case and closes after the peer's FIN,
 // once everything is sent.
 type upper struct {
-	c   *reactor.Conn
+	c   reactor.Conn
 	out []byte
 	eof bool
 }
@@ -63,7 +63,7 @@ func ExampleNew() {
 		defer cancel()
 		l.Shutdown(ctx)
 	}()
-	addr, err := l.Listen("tcp", "127.0.0.1:0", func(c *reactor.Conn) reactor.Handler {
+	addr, err := l.Listen("tcp", "127.0.0.1:0", func(c reactor.Conn) reactor.Handler {
 		return &upper{c: c}
 	})
 	if err != nil {
@@ -90,7 +90,7 @@ func ExampleNew() {
 // pusher sends what other goroutines queue through Conn.Post; it reads and
 // drops input and closes at the peer's FIN.
 type pusher struct {
-	c   *reactor.Conn
+	c   reactor.Conn
 	out []byte // touched only on the loop goroutine
 }
 
@@ -132,7 +132,7 @@ func ExampleConn_Post() {
 		l.Shutdown(ctx)
 	}()
 	opened := make(chan *pusher, 1)
-	addr, err := l.Listen("tcp", "127.0.0.1:0", func(c *reactor.Conn) reactor.Handler {
+	addr, err := l.Listen("tcp", "127.0.0.1:0", func(c reactor.Conn) reactor.Handler {
 		p := &pusher{c: c}
 		opened <- p
 		return p

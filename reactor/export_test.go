@@ -11,7 +11,7 @@ import "fmt"
 func groupOf(r *Loop) (*group, error) {
 	g, ok := r.eng.(*group)
 	if !ok {
-		return nil, fmt.Errorf("%w: backend %q has no event loops", ErrUnsupported, r.backend)
+		return nil, fmt.Errorf("%w: an Engine has no event loops", ErrUnsupported)
 	}
 	return g, nil
 }
@@ -70,8 +70,8 @@ type LoopConfig struct {
 	Events     int // length of the event slice
 }
 
-// Config returns the settings of r's first event loop, read on its goroutine.
-func Config(r *Loop) (LoopConfig, error) {
+// Settings returns the settings of r's first event loop, read on its goroutine.
+func Settings(r *Loop) (LoopConfig, error) {
 	g, err := groupOf(r)
 	if err != nil {
 		return LoopConfig{}, err
@@ -86,12 +86,12 @@ func Config(r *Loop) (LoopConfig, error) {
 }
 
 // Queued reports whether c is on its loop's ready list. Call it on c's loop
-// goroutine.
-func Queued(c *Conn) bool { return c.flags&fQueued != 0 }
+// goroutine, with a native Conn.
+func Queued(c Conn) bool { return c.(*conn).flags&fQueued != 0 }
 
 // Readable reports whether the loop believes c has input waiting (an edge
 // said so and no read has hit EAGAIN since). Call it on c's loop goroutine.
-func Readable(c *Conn) bool { return c.flags&fReadable != 0 }
+func Readable(c Conn) bool { return c.(*conn).flags&fReadable != 0 }
 
 // Writable is Readable for output space.
-func Writable(c *Conn) bool { return c.flags&fWritable != 0 }
+func Writable(c Conn) bool { return c.(*conn).flags&fWritable != 0 }

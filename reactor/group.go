@@ -2,39 +2,41 @@ package reactor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"sync/atomic"
 
+	"github.com/edgeloop/edgeloop/internal/sockaddr"
 	"github.com/edgeloop/edgeloop/poller"
 	"golang.org/x/sys/unix"
 )
 
-// group is the engine of the poller backends: N event loops, each with its
-// own poller, its own copy of every listener (SO_REUSEPORT spreads accepts
-// across them) and its own connections.
+// group is the native engine: N event loops, each with its own poller, its
+// own copy of every listener (SO_REUSEPORT spreads accepts across them) and
+// its own connections.
 type group struct {
-	loops  []*eventLoop
-	next   atomic.Uint32 // round robin for Dial
-	doneCh chan struct{}
+	loops    []*eventLoop
+	next     atomic.Uint32 // round robin for Dial and Post
+	draining atomic.Bool
+	doneCh   chan struct{}
 }
 
 func newGroup(o *options) (*group, error) {
+	open := o.openPoller
+	if open == nil {
+		open = poller.New
+	}
 	g := &group{doneCh: make(chan struct{})}
 	for i := 0; i < o.loops; i++ {
-		p, err := poller.Open(o.backend)
+		p, err := open()
 		if err != nil {
 			for _, l := range g.loops {
-				l.post(func() { l.forceClose() })
-			}
-			if errors.Is(err, poller.ErrUnknownBackend) {
-				return nil, fmt.Errorf("%w %q", ErrUnknownBackend, o.backend)
+				l.post(l.forceClose)
 			}
 			return nil, err
 		}
-		l := newEventLoop(p, o)
+		l := newEventLoop(i, p, o)
 		g.loops = append(g.loops, l)
 		go l.run()
 	}
@@ -47,12 +49,19 @@ func newGroup(o *options) (*group, error) {
 	return g, nil
 }
 
-func (g *group) listen(network, address string, f Factory) (net.Addr, error) {
+// Listen binds and listens on the calling goroutine, so that its errors are
+// returned, then hands each loop its socket through the loop's task queue:
+// it never waits for a loop, so a handler may call it.
+func (g *group) Listen(network, address string, f Factory) (net.Addr, error) {
+	if g.draining.Load() {
+		return nil, ErrClosed
+	}
 	sa, domain, err := resolve(network, address)
 	if err != nil {
 		return nil, err
 	}
-	if len(g.loops) > 1 {
+	reuse := len(g.loops) > 1
+	if reuse {
 		// SO_REUSEPORT lets any process of this user join a port's group, so
 		// a second server would silently share the port. A plain bind first
 		// fails with EADDRINUSE if anything holds it.
@@ -60,47 +69,90 @@ func (g *group) listen(network, address string, f Factory) (net.Addr, error) {
 			return nil, err
 		}
 	}
-	var fds []int
-	for i, l := range g.loops {
-		fd, err := listenSocket(domain, sa, len(g.loops) > 1)
-		if err == nil && i == 0 {
-			// The first bind picked the port for "…:0"; the others share it.
-			sa, err = unix.Getsockname(fd)
+	fds := make([]int, 0, len(g.loops))
+	fail := func(err error) (net.Addr, error) {
+		for _, fd := range fds {
+			unix.Close(fd)
 		}
-		if err == nil {
-			ln := &listener{fd: fd, factory: f}
-			err = l.call(func() error {
-				if l.draining {
-					return ErrClosed
-				}
-				if err := l.p.Register(fd, token(int32(fd), 0)); err != nil {
-					return err
-				}
-				l.lns[int32(fd)] = ln
-				return nil
-			})
-			if err != nil {
-				unix.Close(fd)
-			}
-		}
+		return nil, err
+	}
+	for i := range g.loops {
+		fd, err := listenSocket(domain, sa, reuse)
 		if err != nil {
-			for j, fd := range fds {
-				g.loops[j].call(func() error { g.loops[j].dropListener(fd); return nil })
-			}
-			return nil, err
+			return fail(err)
 		}
 		fds = append(fds, fd)
+		if i == 0 {
+			// The first bind picked the port for "…:0"; the others share it.
+			if sa, err = unix.Getsockname(fd); err != nil {
+				return fail(os.NewSyscallError("getsockname", err))
+			}
+		}
 	}
-	return sockaddrToTCP(sa), nil
+	for i, l := range g.loops {
+		fd := fds[i]
+		if err := l.post(func() { l.addListener(fd, f) }); err != nil {
+			unix.Close(fd) // the loop has exited; the ones before close theirs
+			return fail(err)
+		}
+	}
+	return sockaddr.ToNet(sa), nil
 }
 
-// dropListener undoes a listener registration.
-func (l *eventLoop) dropListener(fd int) {
-	if _, ok := l.lns[int32(fd)]; ok {
-		l.p.Deregister(fd)
-		delete(l.lns, int32(fd))
+// addListener registers a listening socket on this loop and tries an accept
+// at once: connections may have queued before the registration.
+func (l *eventLoop) addListener(fd int, f Factory) {
+	if l.draining {
+		unix.Close(fd)
+		return
 	}
-	unix.Close(fd)
+	c, err := l.register(fd, kindListener, fReadable)
+	if err != nil {
+		unix.Close(fd)
+		l.log.Error("reactor: listener not registered; it accepts nothing", "fd", fd, "err", err)
+		return
+	}
+	c.h = &acceptor{l: l, c: c, f: f}
+	l.schedule(c)
+}
+
+// acceptor is a listener's handler: its HandleRecv accepts connections.
+type acceptor struct {
+	l *eventLoop
+	c *conn
+	f Factory
+}
+
+func (a *acceptor) WantsRecv() bool   { return true }
+func (a *acceptor) WantsSend() bool   { return false }
+func (a *acceptor) HandleSend() error { return nil }
+
+// HandleRecv accepts until EAGAIN or the loop's budget, counting each
+// connection as acceptCost bytes; an edge-triggered listener with a queue
+// left is rescheduled by the loop, as any entry out of budget.
+func (a *acceptor) HandleRecv() error {
+	l := a.l
+	for l.spent < l.budget {
+		fd, err := accept(int(a.c.fd))
+		switch err {
+		case nil:
+		case unix.EINTR, unix.ECONNABORTED:
+			continue
+		case unix.EAGAIN:
+			a.c.flags &^= fReadable
+			return nil
+		default:
+			// EMFILE and the like: the connection stays in the backlog and
+			// live connections are untouched.
+			a.c.flags &^= fReadable
+			l.log.Warn("reactor: accept failed", "err", os.NewSyscallError("accept4", err))
+			return nil
+		}
+		l.spent += acceptCost
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		l.addConn(fd, a.f, fWritable)
+	}
+	return nil
 }
 
 // probeBind binds a socket without SO_REUSEPORT to sa and closes it: it fails
@@ -122,6 +174,7 @@ func probeBind(domain int, sa unix.Sockaddr) error {
 	}
 	defer unix.Close(fd)
 	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1) // as the real ones: TIME_WAIT is no conflict
+	dualStack(fd, domain, sa)
 	if err := unix.Bind(fd, sa); err != nil {
 		return os.NewSyscallError("bind", err)
 	}
@@ -144,6 +197,7 @@ func listenSocket(domain int, sa unix.Sockaddr, reusePort bool) (int, error) {
 			return -1, os.NewSyscallError("setsockopt", err)
 		}
 	}
+	dualStack(fd, domain, sa)
 	if err := unix.Bind(fd, sa); err != nil {
 		unix.Close(fd)
 		return -1, os.NewSyscallError("bind", err)
@@ -155,7 +209,18 @@ func listenSocket(domain int, sa unix.Sockaddr, reusePort bool) (int, error) {
 	return fd, nil
 }
 
-// resolve turns a TCP address into a socket address and its family.
+// dualStack lets an IPv6 socket bound to the unspecified address take IPv4
+// connections too, as package net does for ":PORT"; resolve picks that
+// socket only for "tcp" with no host.
+func dualStack(fd, domain int, sa unix.Sockaddr) {
+	if a, ok := sa.(*unix.SockaddrInet6); ok && domain == unix.AF_INET6 && a.Addr == [16]byte{} {
+		unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0)
+	}
+}
+
+// resolve turns a TCP address into a socket address and its family. "tcp"
+// with no host (":7007") is the IPv6 wildcard, dual-stack, where the system
+// has IPv6, and 0.0.0.0 where it has not.
 func resolve(network, address string) (unix.Sockaddr, int, error) {
 	switch network {
 	case "tcp", "tcp4", "tcp6":
@@ -165,6 +230,9 @@ func resolve(network, address string) (unix.Sockaddr, int, error) {
 	a, err := net.ResolveTCPAddr(network, address)
 	if err != nil {
 		return nil, 0, err
+	}
+	if a.IP == nil && network == "tcp" && hasIPv6() {
+		return &unix.SockaddrInet6{Port: a.Port}, unix.AF_INET6, nil
 	}
 	if ip4 := a.IP.To4(); ip4 != nil && network != "tcp6" {
 		sa := &unix.SockaddrInet4{Port: a.Port}
@@ -179,40 +247,66 @@ func resolve(network, address string) (unix.Sockaddr, int, error) {
 	return sa, unix.AF_INET6, nil
 }
 
-func (g *group) dial(network, address string, f Factory) error {
+// hasIPv6 reports whether the system can make an IPv6 socket.
+func hasIPv6() bool {
+	fd, err := newSocket(unix.AF_INET6)
+	if err != nil {
+		return false
+	}
+	unix.Close(fd)
+	return true
+}
+
+// Dial connects on the calling goroutine (a non-blocking connect returns at
+// once) and hands the socket to a loop through its task queue, so a handler
+// may call it: it never waits for a loop.
+func (g *group) Dial(network, address string, f Factory) error {
+	if g.draining.Load() {
+		return ErrClosed
+	}
 	sa, domain, err := resolve(network, address)
 	if err != nil {
 		return err
 	}
+	fd, err := newSocket(domain)
+	if err != nil {
+		return os.NewSyscallError("socket", err)
+	}
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	flags := fConnecting
+	switch err := unix.Connect(fd, sa); err {
+	case nil:
+		flags = fWritable
+	case unix.EINPROGRESS, unix.EINTR:
+	default:
+		unix.Close(fd)
+		return os.NewSyscallError("connect", err)
+	}
 	l := g.loops[int(g.next.Add(1))%len(g.loops)]
-	return l.call(func() error {
-		if l.draining {
-			return ErrClosed
+	err = l.post(func() {
+		c, err := l.addConn(fd, f, flags)
+		switch {
+		case err != nil:
+			l.log.Error("reactor: dialled connection not registered", "addr", address, "err", err)
+		case l.draining:
+			l.closeConn(c, ErrClosed) // Shutdown began after Dial returned
 		}
-		fd, err := newSocket(domain)
-		if err != nil {
-			return os.NewSyscallError("socket", err)
-		}
-		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		flags := fConnecting
-		switch err := unix.Connect(fd, sa); err {
-		case nil:
-			flags = fWritable
-		case unix.EINPROGRESS, unix.EINTR:
-		default:
-			unix.Close(fd)
-			return os.NewSyscallError("connect", err)
-		}
-		_, err = l.addConn(fd, f, flags)
-		return err
 	})
+	if err != nil {
+		unix.Close(fd)
+	}
+	return err
 }
 
-func (g *group) post(fn func()) error {
+// Post implements Engine.Post: fn runs on one of the loops, round robin.
+func (g *group) Post(fn func()) error {
 	return g.loops[int(g.next.Add(1))%len(g.loops)].post(fn)
 }
 
-func (g *group) shutdown(ctx context.Context) error {
+// Shutdown implements Engine.Shutdown. It never waits past ctx: once ctx
+// ends it asks each loop to close what is left and returns.
+func (g *group) Shutdown(ctx context.Context) error {
+	g.draining.Store(true)
 	for _, l := range g.loops {
 		l.post(l.beginDrain)
 	}
@@ -224,8 +318,23 @@ func (g *group) shutdown(ctx context.Context) error {
 	for _, l := range g.loops {
 		l.post(l.forceClose)
 	}
-	<-g.doneCh
 	return ctx.Err()
 }
 
-func (g *group) done() <-chan struct{} { return g.doneCh }
+// Done implements Engine.Done.
+func (g *group) Done() <-chan struct{} { return g.doneCh }
+
+// Err implements Engine.Err: the first loop's poller failure, if any loop
+// has stopped for one.
+func (g *group) Err() error {
+	for _, l := range g.loops {
+		select {
+		case <-l.done:
+			if l.err != nil {
+				return l.err
+			}
+		default:
+		}
+	}
+	return nil
+}

@@ -32,4 +32,4 @@ type CloseHandler interface {
 
 // Factory makes the handler for a new connection. It runs on the loop
 // goroutine; the Conn is valid until HandleClose (or the connection's end).
-type Factory func(c *Conn) Handler
+type Factory func(c Conn) Handler

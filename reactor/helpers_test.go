@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeloop/edgeloop/backend"
+
 	"github.com/edgeloop/edgeloop/internal/conformance"
-	"github.com/edgeloop/edgeloop/poller"
 	"github.com/edgeloop/edgeloop/reactor"
 	"golang.org/x/sys/unix"
 )
@@ -21,7 +22,15 @@ const waitTimeout = 10 * time.Second
 // pollerBackends are the backends that run this package's own loop: the
 // platform's edge-triggered poller (epoll, kqueue) and gnet's
 // level-triggered one (gnetpoll).
-var pollerBackends = poller.Backends()
+var pollerBackends = backend.Pollers()
+
+// allBackends are every backend: the poller backends and the engines.
+var allBackends = backend.Names()
+
+// newLoopErr starts a Loop with one event loop on the backend called name.
+func newLoopErr(name string) (*reactor.Loop, error) {
+	return backend.New(name, reactor.WithLoops(1))
+}
 
 // forPollers runs fn as the subtest "backend=NAME" for each poller backend.
 func forPollers(t *testing.T, fn func(t *testing.T, backend string)) {
@@ -33,12 +42,11 @@ func forPollers(t *testing.T, fn func(t *testing.T, backend string)) {
 
 // newLoop starts a Loop with one event loop on backend (opts may change
 // that) and shuts it down, with a deadline, when the test ends.
-func newLoop(t testing.TB, backend string, opts ...reactor.Option) *reactor.Loop {
+func newLoop(t testing.TB, name string, opts ...reactor.Option) *reactor.Loop {
 	t.Helper()
-	opts = append([]reactor.Option{reactor.WithBackend(backend), reactor.WithLoops(1)}, opts...)
-	l, err := reactor.New(opts...)
+	l, err := backend.New(name, append([]reactor.Option{reactor.WithLoops(1)}, opts...)...)
 	if err != nil {
-		t.Fatalf("reactor.New(WithBackend(%q)): %v", backend, err)
+		t.Fatalf("backend.New(%q): %v", name, err)
 	}
 	t.Cleanup(func() { shutdown(t, l) })
 	return l
@@ -67,7 +75,7 @@ func recv[T any](t testing.TB, ch <-chan T, what string) T {
 }
 
 // onLoop runs fn on c's loop goroutine through Conn.Post and waits for it.
-func onLoop(t testing.TB, c *reactor.Conn, fn func()) {
+func onLoop(t testing.TB, c reactor.Conn, fn func()) {
 	t.Helper()
 	done := make(chan struct{})
 	if err := c.Post(func() { fn(); close(done) }); err != nil {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeloop/edgeloop/backend"
+
 	"github.com/edgeloop/edgeloop/protocols/echo"
 	"github.com/edgeloop/edgeloop/reactor"
 )
@@ -17,7 +19,7 @@ import (
 // bind the same address. Listen must fail with EADDRINUSE instead.
 func TestListenTakenPortFailsWithSeveralLoops(t *testing.T) {
 	newLoop := func() *reactor.Loop {
-		l, err := reactor.New(reactor.WithBackend("epoll"), reactor.WithLoops(2))
+		l, err := backend.New("epoll", reactor.WithLoops(2))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,26 +14,48 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// eventLoop is one goroutine that owns a poller and the connections
-// registered on it. Everything in it but the task queue is touched only by
-// that goroutine.
+// maxRounds bounds the handler calls one connection gets per turn even when
+// they move no bytes, so that a handler that never reads cannot hold a turn.
+const maxRounds = 16
+
+// acceptCost is what one accepted connection counts against a listener's
+// byte budget: 64 accepts per turn with the default budget.
+const acceptCost = 1 << 10
+
+// lingerPoll is how often, during Shutdown, the loop looks again at
+// connections whose kernel send queue is not empty yet: no event says when
+// the peer has acknowledged the last byte.
+const lingerPoll = 2 * time.Millisecond
+
+// eventLoop is one goroutine that owns a poller and the entries registered
+// on it (connections and listeners). Everything in it but the task queue is
+// touched only by that goroutine.
 type eventLoop struct {
+	id     int // index in the group, for String
 	p      poller.Poller
 	lt     poller.LevelTriggered // non-nil when p reports levels, not edges
 	events []poller.Event
-	conns  []*Conn             // indexed by fd
-	lns    map[int32]*listener // listeners, token generation 0
-	ready  []*Conn             // connections to serve this turn
-	spare  []*Conn             // the previous turn's ready list, reused
-	buf    []byte              // shared read buffer (Conn.ReadBuffer)
-	budget int
+	conns  []*conn // indexed by fd: connections and listeners
+	ready  []*conn // entries to serve this turn
+	spare  []*conn // the previous turn's ready list, reused
+	buf    []byte  // shared read buffer (Conn.ReadBuffer)
+	budget int     // bytes per entry per turn
+	spent  int     // bytes the entry being served has moved this turn
 	gen    uint32
 	turns  uint64 // loop turns so far, for tests that check the loop does not spin
-	live   int    // open connections
+	live   int    // open connections, listeners not counted
 	log    *slog.Logger
+
+	// depth counts handler calls (and Factory, task, HandleClose calls) in
+	// progress; closes made inside one are reported after it returns.
+	depth   int
+	closing []closed
+
+	lingering []*conn // during Shutdown: waiting for the kernel to send all
 
 	draining bool // Shutdown began: no more reads for handlers, close when flushed
 	stopped  bool
+	err      error // why run ended, if not Shutdown; read after done is closed
 
 	mu       sync.Mutex // guards tasks and exited
 	tasks    []func()
@@ -43,17 +65,23 @@ type eventLoop struct {
 	done     chan struct{}
 }
 
-// listener is a listening socket owned by one loop.
-type listener struct {
-	fd      int
-	factory Factory
+// entry kinds: each has its own rule for when a read means "drained".
+const (
+	kindStream   uint8 = iota // a TCP connection: a short read drains, but for urgent data or a FIN
+	kindListener              // a listening socket: only EAGAIN drains
+)
+
+// closed is a connection whose HandleClose is still to run.
+type closed struct {
+	c   *conn
+	err error
 }
 
-func newEventLoop(p poller.Poller, o *options) *eventLoop {
+func newEventLoop(id int, p poller.Poller, o *options) *eventLoop {
 	l := &eventLoop{
+		id:     id,
 		p:      p,
 		events: make([]poller.Event, o.events),
-		lns:    make(map[int32]*listener),
 		buf:    make([]byte, o.readBuffer),
 		budget: o.budget,
 		gen:    1,
@@ -64,7 +92,7 @@ func newEventLoop(p poller.Poller, o *options) *eventLoop {
 	return l
 }
 
-// token packs fd and generation; generation 0 marks a listener.
+// token packs fd and generation.
 func token(fd int32, gen uint32) poller.Token {
 	return poller.Token(uint32(fd)) | poller.Token(gen)<<32
 }
@@ -80,12 +108,16 @@ func (l *eventLoop) run() {
 	defer close(l.done)
 	for !l.stopped {
 		timeout := time.Duration(-1)
-		if len(l.ready) > 0 || l.hasTasks.Load() {
+		switch {
+		case len(l.ready) > 0 || l.hasTasks.Load():
 			timeout = 0
+		case len(l.lingering) > 0:
+			timeout = lingerPoll
 		}
 		n, err := l.p.Wait(l.events, timeout)
 		l.turns++
 		if err != nil {
+			l.err = err
 			l.log.Error("reactor: poller failed; closing its connections", "err", err)
 			break
 		}
@@ -95,6 +127,13 @@ func (l *eventLoop) run() {
 		if l.hasTasks.Load() {
 			l.runTasks()
 		}
+		if len(l.lingering) > 0 {
+			for _, c := range l.lingering {
+				l.schedule(c)
+			}
+			clear(l.lingering)
+			l.lingering = l.lingering[:0]
+		}
 		l.serveReady()
 		if l.draining && l.live == 0 {
 			break
@@ -103,15 +142,9 @@ func (l *eventLoop) run() {
 	l.exit()
 }
 
-// dispatch records one event and queues its connection.
+// dispatch records one event and queues its entry.
 func (l *eventLoop) dispatch(ev poller.Event) {
 	fd, gen := int32(uint32(ev.Token)), uint32(ev.Token>>32)
-	if gen == 0 {
-		if ln := l.lns[fd]; ln != nil {
-			l.accept(ln)
-		}
-		return
-	}
 	if int(fd) >= len(l.conns) {
 		return
 	}
@@ -121,6 +154,9 @@ func (l *eventLoop) dispatch(ev poller.Event) {
 	}
 	if ev.Readable() {
 		c.flags |= fReadable
+	}
+	if ev.Priority() {
+		c.flags |= fUrgent
 	}
 	if ev.Writable() {
 		c.flags |= fWritable
@@ -135,14 +171,14 @@ func (l *eventLoop) dispatch(ev poller.Event) {
 }
 
 // schedule puts c on the ready list once.
-func (l *eventLoop) schedule(c *Conn) {
+func (l *eventLoop) schedule(c *conn) {
 	if c.flags&(fQueued|fClosed) == 0 {
 		c.flags |= fQueued
 		l.ready = append(l.ready, c)
 	}
 }
 
-// serveReady serves this turn's ready list. Connections queued while it runs
+// serveReady serves this turn's ready list. Entries queued while it runs
 // (budget spent, or scheduled by a handler) wait for the next turn.
 func (l *eventLoop) serveReady() {
 	batch := l.ready
@@ -157,9 +193,10 @@ func (l *eventLoop) serveReady() {
 	l.spare = batch[:0]
 }
 
-// serve calls c's handler while it wants what the socket can give, up to the
-// budget, re-asking the handler after every call.
-func (l *eventLoop) serve(c *Conn) {
+// serve calls c's handler while it wants what the socket can give, until the
+// entry has moved its budget of bytes, re-asking the handler after every
+// call.
+func (l *eventLoop) serve(c *conn) {
 	if c.flags&fConnecting != 0 && !l.finishConnect(c) {
 		return
 	}
@@ -168,35 +205,45 @@ func (l *eventLoop) serve(c *Conn) {
 		return
 	}
 	h := c.h
+	l.spent = 0
 	i := 0
-	for ; i < l.budget; i++ {
+	for ; i < maxRounds && l.spent < l.budget; i++ {
 		did := false
 		if c.flags&fReadable != 0 && !l.draining && h.WantsRecv() {
 			did = true
-			if err := h.HandleRecv(); err != nil {
+			l.depth++
+			err := h.HandleRecv()
+			l.depth--
+			if err != nil {
 				l.closeConn(c, err)
-				return
 			}
 			if c.flags&fClosed != 0 {
+				l.reportClosed()
 				return
 			}
 		}
 		if c.flags&fWritable != 0 && h.WantsSend() {
 			did = true
-			if err := h.HandleSend(); err != nil {
+			l.depth++
+			err := h.HandleSend()
+			l.depth--
+			if err != nil {
 				l.closeConn(c, err)
-				return
 			}
 			if c.flags&fClosed != 0 {
+				l.reportClosed()
 				return
 			}
+		}
+		if len(l.closing) > 0 {
+			l.reportClosed() // c's handler closed another connection
 		}
 		if !did {
 			break
 		}
 	}
 	switch {
-	case i == l.budget:
+	case i == maxRounds || l.spent >= l.budget:
 		// Out of budget while maybe still ready: the kernel will not say so
 		// again, so the loop must remember.
 		l.schedule(c)
@@ -217,7 +264,7 @@ func (l *eventLoop) serve(c *Conn) {
 // updateInterest keeps a level-triggered poller's interest equal to what the
 // handler wants, so that it neither spins on unwanted readiness nor misses
 // wanted readiness. Write interest is needed only once a write hit EAGAIN.
-func (l *eventLoop) updateInterest(c *Conn) {
+func (l *eventLoop) updateInterest(c *conn) {
 	var in poller.Interest
 	if c.flags&fLinger != 0 || (!l.draining && c.h.WantsRecv()) {
 		in |= poller.Readable
@@ -243,40 +290,20 @@ func sockError(fd int) error {
 	return io.EOF
 }
 
-// accept takes connections until EAGAIN: an edge-triggered listener that
-// still has a queue would not signal again.
-func (l *eventLoop) accept(ln *listener) {
-	for !l.draining {
-		fd, err := accept(ln.fd)
-		switch err {
-		case nil:
-		case unix.EINTR, unix.ECONNABORTED:
-			continue
-		case unix.EAGAIN:
-			return
-		default:
-			// EMFILE and the like: the connection stays in the backlog and
-			// live connections are untouched.
-			l.log.Warn("reactor: accept failed", "err", os.NewSyscallError("accept4", err))
-			return
-		}
-		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		l.addConn(fd, ln.factory, fWritable)
-	}
-}
-
-// addConn registers an open socket and makes its handler.
-func (l *eventLoop) addConn(fd int, f Factory, flags connFlags) (*Conn, error) {
+// nextGen returns a fresh registration generation.
+func (l *eventLoop) nextGen() uint32 {
 	l.gen++
 	if l.gen == 0 {
-		l.gen = 1 // 0 marks listeners
+		l.gen = 1
 	}
-	c := &Conn{fd: int32(fd), gen: l.gen, flags: flags, loop: l}
-	for fd >= len(l.conns) {
-		l.conns = append(l.conns[:cap(l.conns)], nil)
-	}
+	return l.gen
+}
+
+// register adds an open descriptor to the poller and the table as an entry
+// of kind with handler h (nil: set by the caller before it is served).
+func (l *eventLoop) register(fd int, kind uint8, flags connFlags) (*conn, error) {
+	c := &conn{fd: int32(fd), gen: l.nextGen(), kind: kind, flags: flags, loop: l}
 	if err := l.p.Register(fd, token(c.fd, c.gen)); err != nil {
-		unix.Close(fd)
 		return nil, err
 	}
 	if l.lt != nil {
@@ -286,27 +313,57 @@ func (l *eventLoop) addConn(fd int, f Factory, flags connFlags) (*Conn, error) {
 			// level-triggered poller reports only when asked for.
 			if err := l.lt.SetInterest(fd, token(c.fd, c.gen), poller.Readable|poller.Writable); err != nil {
 				l.p.Deregister(fd)
-				unix.Close(fd)
 				return nil, err
 			}
 			c.interest = uint8(poller.Readable | poller.Writable)
 		}
 	}
-	l.conns[fd] = c
-	l.live++
-	c.h = f(c)
-	if c.h == nil {
-		l.closeConn(c, errors.New("reactor: factory returned no handler"))
-		return nil, nil
+	for fd >= len(l.conns) {
+		l.conns = append(l.conns[:cap(l.conns)], nil)
 	}
+	l.conns[fd] = c
+	return c, nil
+}
+
+// addConn registers an open socket and makes its handler. The descriptor is
+// closed on failure. If f returns no handler the connection is closed.
+func (l *eventLoop) addConn(fd int, f Factory, flags connFlags) (*conn, error) {
+	c, err := l.register(fd, kindStream, flags)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	l.live++
+	c.h = noHandler{}
+	l.depth++
+	h := f(c)
+	l.depth--
+	if h != nil {
+		c.h = h
+	}
+	if c.flags&fClosed == 0 && h == nil {
+		l.closeConn(c, errors.New("reactor: factory returned no handler"))
+	}
+	l.reportClosed()
 	if c.flags&fClosed == 0 {
 		l.schedule(c) // it may want to send first, or have data queued already
 	}
 	return c, nil
 }
 
-// closeConn closes c now and tells its handler.
-func (l *eventLoop) closeConn(c *Conn, err error) {
+// noHandler stands in while the Factory runs, and for a Factory that
+// returned nil: it wants nothing.
+type noHandler struct{}
+
+func (noHandler) WantsRecv() bool   { return false }
+func (noHandler) WantsSend() bool   { return false }
+func (noHandler) HandleRecv() error { return nil }
+func (noHandler) HandleSend() error { return nil }
+
+// closeConn closes c now; its HandleClose runs once no handler call is in
+// progress, so that a handler that closes its own connection never sees
+// HandleClose before it returns.
+func (l *eventLoop) closeConn(c *conn, err error) {
 	if c.flags&fClosed != 0 {
 		return
 	}
@@ -316,17 +373,38 @@ func (l *eventLoop) closeConn(c *Conn, err error) {
 	l.p.Deregister(int(c.fd))
 	unix.Close(int(c.fd))
 	l.conns[c.fd] = nil
+	if c.kind == kindListener {
+		return
+	}
 	l.live--
-	if ch, ok := c.h.(CloseHandler); ok {
-		ch.HandleClose(err)
+	l.closing = append(l.closing, closed{c, err})
+	if l.depth == 0 {
+		l.reportClosed()
 	}
 }
 
+// reportClosed runs the HandleClose of connections closed so far, unless a
+// handler call is still in progress. A HandleClose may close more.
+func (l *eventLoop) reportClosed() {
+	if l.depth > 0 {
+		return
+	}
+	l.depth++
+	for i := 0; i < len(l.closing); i++ {
+		cl := l.closing[i]
+		l.closing[i] = closed{}
+		if ch, ok := cl.c.h.(CloseHandler); ok {
+			ch.HandleClose(cl.err)
+		}
+	}
+	l.closing = l.closing[:0]
+	l.depth--
+}
+
 // closeGraceful ends a flushed connection during Shutdown without an RST: it
-// sends FIN, discards input the peer already sent, and closes once the peer
-// has nothing more in flight. A peer still sending is lingered on until its
-// FIN or the Shutdown deadline.
-func (l *eventLoop) closeGraceful(c *Conn) {
+// sends FIN, discards input the peer already sent, and closes once the
+// kernel has sent everything and the peer has nothing more in flight.
+func (l *eventLoop) closeGraceful(c *conn) {
 	if c.flags&fLinger == 0 {
 		c.flags |= fLinger
 		unix.Shutdown(int(c.fd), unix.SHUT_WR)
@@ -337,23 +415,34 @@ func (l *eventLoop) closeGraceful(c *Conn) {
 	l.linger(c)
 }
 
-// linger discards input of a connection whose write side is shut. A peer
-// that was active when draining began, or has sent since, is waited for
-// until its FIN (or the Shutdown deadline): closing with its data in flight
-// would answer that data with an RST, and an RST makes the peer's kernel
-// drop what we sent and it has not read yet. An idle peer is closed at once.
-func (l *eventLoop) linger(c *Conn) {
+// linger discards input of a connection whose write side is shut. It closes
+// only when closing cannot destroy what was sent: the kernel's send queue is
+// empty (a close with unsent bytes, met by the peer's next segment, turns
+// into an RST that discards them), and a peer that was active when draining
+// began, or has sent since, has sent its FIN (closing with its data in
+// flight would answer that data with an RST too). Shutdown's ctx bounds it.
+func (l *eventLoop) linger(c *conn) {
 	for {
 		n, errno := rawRead(int(c.fd), l.buf)
 		switch {
 		case errno == unix.EINTR:
 			continue
 		case errno == unix.EAGAIN:
-			if c.flags&(fPeerActive|fReadClosed) == 0 {
+			if unsent(int(c.fd)) > 0 {
+				l.lingering = append(l.lingering, c) // no event says when it is sent
+			} else if c.flags&(fPeerActive|fReadClosed) == 0 {
 				l.closeConn(c, nil)
 			}
 			return
-		case errno != 0 || n == 0:
+		case errno != 0:
+			l.closeConn(c, nil)
+			return
+		case n == 0:
+			c.flags |= fReadClosed
+			if unsent(int(c.fd)) > 0 {
+				l.lingering = append(l.lingering, c)
+				return
+			}
 			l.closeConn(c, nil)
 			return
 		}
@@ -362,7 +451,7 @@ func (l *eventLoop) linger(c *Conn) {
 }
 
 // finishConnect completes a non-blocking connect once the socket is writable.
-func (l *eventLoop) finishConnect(c *Conn) bool {
+func (l *eventLoop) finishConnect(c *conn) bool {
 	if c.flags&(fWritable|fHangup) == 0 {
 		return false
 	}
@@ -378,7 +467,8 @@ func (l *eventLoop) finishConnect(c *Conn) bool {
 	return true
 }
 
-// post queues fn for the loop goroutine and wakes it.
+// post queues fn for the loop goroutine and wakes it. It is safe from any
+// goroutine, the loop's own included, and never waits for fn.
 func (l *eventLoop) post(fn func()) error {
 	l.mu.Lock()
 	if l.exited {
@@ -391,7 +481,8 @@ func (l *eventLoop) post(fn func()) error {
 	return l.p.Wake()
 }
 
-// call runs fn on the loop goroutine and waits for its result.
+// call runs fn on the loop goroutine and waits for its result. It must not
+// be called from the loop goroutine; only tests use it.
 func (l *eventLoop) call(fn func() error) error {
 	res := make(chan error, 1)
 	if err := l.post(func() { res <- fn() }); err != nil {
@@ -410,30 +501,34 @@ func (l *eventLoop) call(fn func() error) error {
 	}
 }
 
-// runTasks runs what other goroutines posted. The flag is cleared before the
-// queue is taken, so a post that lands after the swap sets it again.
+// runTasks runs what was posted. The flag is cleared before the queue is
+// taken, so a post that lands after the swap sets it again.
 func (l *eventLoop) runTasks() {
 	l.hasTasks.Store(false)
 	l.mu.Lock()
 	l.tasks, l.running = l.running[:0], l.tasks
 	l.mu.Unlock()
 	for i, fn := range l.running {
+		l.depth++
 		fn()
+		l.depth--
 		l.running[i] = nil
+		l.reportClosed()
 	}
 }
 
 // beginDrain starts Shutdown on this loop: listeners close, handlers get no
-// more input, and each connection closes once its handler has sent all.
+// more input, and each connection closes once its handler and the kernel
+// have sent all.
 func (l *eventLoop) beginDrain() {
 	if l.draining {
 		return
 	}
 	l.draining = true
-	for fd, ln := range l.lns {
-		l.p.Deregister(ln.fd)
-		unix.Close(ln.fd)
-		delete(l.lns, fd)
+	for _, c := range l.conns {
+		if c != nil && c.kind == kindListener {
+			l.closeConn(c, nil)
+		}
 	}
 	for _, c := range l.conns {
 		if c == nil {
@@ -468,10 +563,6 @@ func (l *eventLoop) exit() {
 	l.mu.Unlock()
 	l.runTasks() // posted before exited was set; Conn methods now see closed conns
 	l.draining = true
-	for fd, ln := range l.lns {
-		unix.Close(ln.fd)
-		delete(l.lns, fd)
-	}
 	for _, c := range l.conns {
 		if c != nil {
 			l.closeConn(c, ErrShutdown)

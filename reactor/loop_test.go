@@ -27,7 +27,7 @@ import (
 
 // oneByte reads one byte per HandleRecv call and never sends.
 type oneByte struct {
-	c   *reactor.Conn
+	c   reactor.Conn
 	got []byte // loop goroutine only
 	n   atomic.Int64
 	eof bool
@@ -65,7 +65,7 @@ func TestBudgetSpentRequeues(t *testing.T) {
 	forPollers(t, func(t *testing.T, backend string) {
 		l := newLoop(t, backend, reactor.WithBudget(1))
 		hs := make(chan *oneByte, 1)
-		addr := conformance.Listen(t, l, func(c *reactor.Conn) reactor.Handler {
+		addr := conformance.Listen(t, l, func(c reactor.Conn) reactor.Handler {
 			h := &oneByte{c: c}
 			hs <- h
 			return h
@@ -97,7 +97,7 @@ func TestBudgetSpentRequeues(t *testing.T) {
 
 // mailbox sends what a posted function queues, and reads and drops input.
 type mailbox struct {
-	c   *reactor.Conn
+	c   reactor.Conn
 	out []byte // loop goroutine only
 }
 
@@ -132,7 +132,7 @@ func TestPostedOutputSentWithoutEdge(t *testing.T) {
 	forPollers(t, func(t *testing.T, backend string) {
 		l := newLoop(t, backend)
 		hs := make(chan *mailbox, 1)
-		addr := conformance.Listen(t, l, func(c *reactor.Conn) reactor.Handler {
+		addr := conformance.Listen(t, l, func(c reactor.Conn) reactor.Handler {
 			h := &mailbox{c: c}
 			hs <- h
 			return h
@@ -163,7 +163,7 @@ func TestPostedOutputSentWithoutEdge(t *testing.T) {
 // orderRecorder wants nothing until armed, then input and one reply, and
 // records the order of its calls.
 type orderRecorder struct {
-	c     *reactor.Conn
+	c     reactor.Conn
 	armed bool // loop goroutine only
 	sent  bool
 	mu    sync.Mutex
@@ -210,7 +210,7 @@ func (h *orderRecorder) HandleSend() error {
 func TestRecvBeforeSendInOneServe(t *testing.T) {
 	l := newLoop(t, poller.Default())
 	hs := make(chan *orderRecorder, 1)
-	addr := conformance.Listen(t, l, func(c *reactor.Conn) reactor.Handler {
+	addr := conformance.Listen(t, l, func(c reactor.Conn) reactor.Handler {
 		h := &orderRecorder{c: c}
 		hs <- h
 		return h
@@ -248,7 +248,7 @@ func TestRecvBeforeSendInOneServe(t *testing.T) {
 // then returns ret. It claims to have output from then on, so a loop that
 // kept calling it would call HandleSend.
 type selfCloser struct {
-	c        *reactor.Conn
+	c        reactor.Conn
 	ret      error
 	closed   bool         // loop goroutine only
 	late     atomic.Int64 // handler calls after its own Close
@@ -303,7 +303,7 @@ func TestHandlerClosedInHandleRecvNotCalledAgain(t *testing.T) {
 			forPollers(t, func(t *testing.T, backend string) {
 				l := newLoop(t, backend)
 				hs := make(chan *selfCloser, 1)
-				addr := conformance.Listen(t, l, func(c *reactor.Conn) reactor.Handler {
+				addr := conformance.Listen(t, l, func(c reactor.Conn) reactor.Handler {
 					h := &selfCloser{c: c, ret: tc.ret, closeErr: make(chan error, 1)}
 					hs <- h
 					return h
@@ -336,7 +336,7 @@ func TestHandlerClosedInHandleRecvNotCalledAgain(t *testing.T) {
 // connection open. With shutWrite it also shuts its own write side, so that
 // the socket is shut both ways (EPOLLHUP).
 type quietAfterEOF struct {
-	c         *reactor.Conn
+	c         reactor.Conn
 	shutWrite bool
 	eof       bool // loop goroutine only
 	eofSeen   atomic.Bool
@@ -408,7 +408,7 @@ func TestNoSpinAfterPeerEOF(t *testing.T) {
 			forPollers(t, func(t *testing.T, backend string) {
 				l := newLoop(t, backend)
 				hs := make(chan *quietAfterEOF, 1)
-				addr := conformance.Listen(t, l, func(c *reactor.Conn) reactor.Handler {
+				addr := conformance.Listen(t, l, func(c reactor.Conn) reactor.Handler {
 					h := &quietAfterEOF{c: c, shutWrite: tc.shutWrite}
 					hs <- h
 					return h
@@ -433,7 +433,7 @@ func TestNoSpinAfterPeerEOF(t *testing.T) {
 // after its HandleClose, and on the descriptor it was made for. With peer
 // set, the first input it reads makes it close the peer's connection.
 type tracked struct {
-	c   *reactor.Conn
+	c   reactor.Conn
 	fd  int
 	out []byte // loop goroutine only
 	eof bool
@@ -449,7 +449,7 @@ type tracked struct {
 	closeErr   chan error
 }
 
-func newTracked(c *reactor.Conn) *tracked {
+func newTracked(c reactor.Conn) *tracked {
 	return &tracked{c: c, fd: c.Fd(), closeErr: make(chan error, 1)}
 }
 
@@ -572,7 +572,7 @@ func TestCloseFromOtherHandlerThenReuse(t *testing.T) {
 	forPollers(t, func(t *testing.T, backend string) {
 		l := newLoop(t, backend)
 		hs := make(chan *tracked, 8)
-		addr := conformance.Listen(t, l, func(c *reactor.Conn) reactor.Handler {
+		addr := conformance.Listen(t, l, func(c reactor.Conn) reactor.Handler {
 			h := newTracked(c)
 			hs <- h
 			return h
@@ -653,7 +653,7 @@ func TestStaleEventAfterCloseInFactoryNotDelivered(t *testing.T) {
 		l := newLoop(t, backend)
 		hs := make(chan *tracked, 8)
 		var evict *tracked // loop goroutine only: the factory closes it
-		addr := conformance.Listen(t, l, func(c *reactor.Conn) reactor.Handler {
+		addr := conformance.Listen(t, l, func(c reactor.Conn) reactor.Handler {
 			if v := evict; v != nil {
 				evict = nil
 				v.c.Close()
@@ -712,11 +712,11 @@ func TestStaleEventAfterCloseInFactoryNotDelivered(t *testing.T) {
 // connection: its client sees EOF, and the loop goes on serving the
 // connection it had and new ones. It runs on every backend, since it is API.
 func TestFactoryNilClosesConn(t *testing.T) {
-	for _, backend := range reactor.Backends() {
+	for _, backend := range allBackends {
 		t.Run("backend="+backend, func(t *testing.T) {
 			l := newLoop(t, backend)
 			var n atomic.Int64
-			addr := conformance.Listen(t, l, func(c *reactor.Conn) reactor.Handler {
+			addr := conformance.Listen(t, l, func(c reactor.Conn) reactor.Handler {
 				if n.Add(1) == 2 {
 					return nil
 				}

@@ -3,13 +3,16 @@ package reactor
 import (
 	"log/slog"
 	"runtime"
+
+	"github.com/edgeloop/edgeloop/poller"
 )
 
 // Option configures New.
 type Option func(*options)
 
 type options struct {
-	backend    string
+	engine     EngineFunc
+	openPoller func() (poller.Poller, error)
 	loops      int
 	readBuffer int
 	budget     int
@@ -21,18 +24,28 @@ func defaultOptions() options {
 	return options{
 		loops:      runtime.NumCPU(),
 		readBuffer: 64 << 10,
-		budget:     16,
+		budget:     64 << 10,
 		events:     256,
 		logger:     slog.Default(),
 	}
 }
 
-// WithBackend picks the backend by name, one of Backends(). The default is
-// the platform's edge-triggered poller.
-func WithBackend(name string) Option { return func(o *options) { o.backend = name } }
+// WithPoller runs the native loop over pollers that open makes, one per
+// event loop, instead of the platform's own (poller.New). A level-triggered
+// poller (poller.LevelTriggered) works too: the loop then keeps its interest
+// in step with what handlers want.
+func WithPoller(open func() (poller.Poller, error)) Option {
+	return func(o *options) { o.openPoller = open }
+}
 
-// WithLoops sets the number of event loops (default: the number of CPUs).
-// Each loop has its own listening socket (SO_REUSEPORT) and connections.
+// WithEngine runs handlers on another backend altogether, started by f with
+// the Loop's settings, instead of the native loop. Packages backend/gnet and
+// backend/stdnet provide two; the core imports neither.
+func WithEngine(f EngineFunc) Option { return func(o *options) { o.engine = f } }
+
+// WithLoops sets the number of event loops (default: the number of CPUs);
+// n <= 0 keeps the default. Each loop has its own listening socket
+// (SO_REUSEPORT) and connections.
 func WithLoops(n int) Option {
 	return func(o *options) {
 		if n > 0 {
@@ -41,7 +54,8 @@ func WithLoops(n int) Option {
 	}
 }
 
-// WithReadBuffer sets the size of each loop's shared read buffer (default 64 KiB).
+// WithReadBuffer sets the size of each loop's shared read buffer (default
+// 64 KiB); n <= 0 keeps the default.
 func WithReadBuffer(n int) Option {
 	return func(o *options) {
 		if n > 0 {
@@ -50,8 +64,11 @@ func WithReadBuffer(n int) Option {
 	}
 }
 
-// WithBudget sets how many rounds of HandleRecv/HandleSend one connection
-// gets per loop turn before the others are served (default 16).
+// WithBudget sets how many bytes one connection may read and write in one
+// loop turn before the others are served (default 64 KiB, Redis's
+// NET_MAX_WRITES_PER_EVENT); n <= 0 keeps the default. A handler call in
+// progress is never cut short, so a turn can overrun it by one call's I/O.
+// An accepted connection counts as 1 KiB against a listener's budget.
 func WithBudget(n int) Option {
 	return func(o *options) {
 		if n > 0 {
@@ -60,7 +77,8 @@ func WithBudget(n int) Option {
 	}
 }
 
-// WithEvents sets the size of each loop's event slice (default 256).
+// WithEvents sets the size of each loop's event slice (default 256); n <= 0
+// keeps the default.
 func WithEvents(n int) Option {
 	return func(o *options) {
 		if n > 0 {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeloop/edgeloop/backend"
+
 	"github.com/edgeloop/edgeloop/internal/conformance"
 	"github.com/edgeloop/edgeloop/protocols/echo"
 	"github.com/edgeloop/edgeloop/reactor"
@@ -17,7 +19,7 @@ import (
 // TestOptionsConfigureLoops: each option sets what it names on every event
 // loop, and a value <= 0 keeps the default.
 func TestOptionsConfigureLoops(t *testing.T) {
-	def := reactor.LoopConfig{Loops: runtime.NumCPU(), Budget: 16, ReadBuffer: 64 << 10, Events: 256}
+	def := reactor.LoopConfig{Loops: runtime.NumCPU(), Budget: 64 << 10, ReadBuffer: 64 << 10, Events: 256}
 	with := func(f func(*reactor.LoopConfig)) reactor.LoopConfig {
 		c := def
 		f(&c)
@@ -41,14 +43,14 @@ func TestOptionsConfigureLoops(t *testing.T) {
 		{"logger=nil", []reactor.Option{reactor.WithLogger(nil)}, def},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			forPollers(t, func(t *testing.T, backend string) {
+			forPollers(t, func(t *testing.T, name string) {
 				// newLoop would set one loop: start from the bare options.
-				l, err := reactor.New(append([]reactor.Option{reactor.WithBackend(backend)}, tc.opts...)...)
+				l, err := backend.New(name, tc.opts...)
 				if err != nil {
 					t.Fatal(err)
 				}
 				t.Cleanup(func() { shutdown(t, l) })
-				got, err := reactor.Config(l)
+				got, err := reactor.Settings(l)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -125,17 +127,20 @@ func TestSeveralLoopsServeAll(t *testing.T) {
 	})
 }
 
-// TestUnknownBackend: New with a backend name not in Backends() fails with
-// ErrUnknownBackend, naming it.
+// TestUnknownBackend: a backend name not in backend.Names() fails with
+// backend.ErrUnknown, naming it and the valid names.
 func TestUnknownBackend(t *testing.T) {
 	const name = "no-such-backend"
-	l, err := reactor.New(reactor.WithBackend(name))
+	l, err := backend.New(name)
 	if err == nil {
 		shutdown(t, l)
-		t.Fatalf("New(WithBackend(%q)) succeeded", name)
+		t.Fatalf("backend.New(%q) succeeded", name)
 	}
-	if !errors.Is(err, reactor.ErrUnknownBackend) {
-		t.Errorf("New(WithBackend(%q)): %v, want ErrUnknownBackend", name, err)
+	if !errors.Is(err, backend.ErrUnknown) {
+		t.Errorf("backend.New(%q): %v, want backend.ErrUnknown", name, err)
+	}
+	if !strings.Contains(err.Error(), backend.Default()) {
+		t.Errorf("error %q does not list the valid names", err)
 	}
 	if !strings.Contains(err.Error(), name) {
 		t.Errorf("error %q does not name the backend", err)

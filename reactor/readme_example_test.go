@@ -12,7 +12,7 @@ import (
 
 // Echo is README.md's handler, kept here so that it compiles and works.
 type Echo struct {
-	c   *reactor.Conn
+	c   reactor.Conn
 	out []byte
 }
 
@@ -40,7 +40,7 @@ func (h *Echo) HandleSend() error {
 // Example_readme runs README.md's handler, on port 0 instead of 7007.
 func Example_readme() {
 	l, _ := reactor.New()
-	addr, _ := l.Listen("tcp", "127.0.0.1:0", func(c *reactor.Conn) reactor.Handler { return &Echo{c: c} })
+	addr, _ := l.Listen("tcp", "127.0.0.1:0", func(c reactor.Conn) reactor.Handler { return &Echo{c: c} })
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -35,3 +35,13 @@ func accept(lfd int) (int, error) {
 func newSocket(domain int) (int, error) {
 	return unix.Socket(domain, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 }
+
+// unsent returns how many bytes the kernel still holds in fd's send queue,
+// sent or not but not yet acknowledged (SIOCOUTQ), or 0 if it cannot tell.
+func unsent(fd int) int {
+	n, err := unix.IoctlGetInt(fd, unix.SIOCOUTQ)
+	if err != nil {
+		return 0
+	}
+	return n
+}

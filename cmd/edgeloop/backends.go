@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/edgeloop/edgeloop/reactor"
+	"github.com/edgeloop/edgeloop/backend"
 )
 
 // backends prints the backends available on this OS, one per line.
 func backends(stdout io.Writer) int {
-	for _, b := range reactor.Backends() {
+	for _, b := range backend.Names() {
 		fmt.Fprintln(stdout, b)
 	}
 	return 0

@@ -12,8 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgeloop/edgeloop/backend"
+
 	"github.com/edgeloop/edgeloop/internal/benchkit"
-	"github.com/edgeloop/edgeloop/reactor"
 )
 
 // protocols maps a --protocols name to its message size.
@@ -24,7 +25,7 @@ var protocols = map[string]int{"echo": 64, "echo16k": 16 << 10}
 func benchCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	backends := fs.String("backends", strings.Join(reactor.Backends(), ","), "comma-separated `LIST` of backends (the C floor is always added)")
+	backends := fs.String("backends", strings.Join(backend.Names(), ","), "comma-separated `LIST` of backends (the C floor is always added)")
 	protos := fs.String("protocols", "echo,echo16k", "comma-separated `LIST`: echo (64 B ping-pong), echo16k (16 KiB ping-pong)")
 	conns := fs.String("conns", "", "comma-separated connection counts (default: 64,1000 for echo, 64 for echo16k)")
 	duration := fs.Duration("duration", 2*time.Second, "measured window per cell")
@@ -71,8 +72,8 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	servers := split(*backends)
 	for _, b := range servers {
-		if !contains(reactor.Backends(), b) {
-			fmt.Fprintf(stderr, "edgeloop bench: unknown backend %q (have %s)\n", b, strings.Join(reactor.Backends(), ", "))
+		if !contains(backend.Names(), b) {
+			fmt.Fprintf(stderr, "edgeloop bench: unknown backend %q (have %s)\n", b, strings.Join(backend.Names(), ", "))
 			return 2
 		}
 	}

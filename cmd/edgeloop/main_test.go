@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgeloop/edgeloop/reactor"
+	"github.com/edgeloop/edgeloop/backend"
 )
 
 // bin is the edgeloop binary built for these tests.
@@ -163,8 +163,8 @@ func TestServeEveryBackend(t *testing.T) {
 		t.Fatal(err)
 	}
 	listed := strings.Fields(string(out))
-	if strings.Join(listed, ",") != strings.Join(reactor.Backends(), ",") {
-		t.Fatalf("edgeloop backends printed %q, want %q", listed, reactor.Backends())
+	if strings.Join(listed, ",") != strings.Join(backend.Names(), ",") {
+		t.Fatalf("edgeloop backends printed %q, want %q", listed, backend.Names())
 	}
 	for _, want := range []string{"epoll", "gnetpoll", "gnet", "net"} {
 		if !contains(listed, want) {

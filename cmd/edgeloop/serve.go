@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/edgeloop/edgeloop/backend"
+
 	"github.com/edgeloop/edgeloop/protocols/echo"
 	"github.com/edgeloop/edgeloop/reactor"
 )
@@ -40,7 +42,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	for _, s := range services {
 		addrs[s.name] = fs.String(s.name, s.addr, fmt.Sprintf("serve %s on `ADDR`; \"\" disables it", s.help))
 	}
-	backend := fs.String("backend", "", "backend `NAME`: one of "+strings.Join(reactor.Backends(), ", ")+" (default: the OS's edge-triggered poller)")
+	backendName := fs.String("backend", "", "backend `NAME`: one of "+strings.Join(backend.Names(), ", ")+" (default: the OS's edge-triggered poller)")
 	loops := fs.Int("loops", runtime.NumCPU(), "number of event loops")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: edgeloop serve [flags]\n\n"+
@@ -70,7 +72,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	l, err := reactor.New(reactor.WithBackend(*backend), reactor.WithLoops(*loops), reactor.WithLogger(log))
+	l, err := backend.New(*backendName, reactor.WithLoops(*loops), reactor.WithLogger(log))
 	if err != nil {
 		log.Error("start", "err", err)
 		return 1
@@ -95,12 +97,16 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		l.Shutdown(context.Background())
 		return 2
 	}
-	log.Info("serving", "backend", l.Backend(), "loops", *loops)
+	name := *backendName
+	if name == "" {
+		name = backend.Default()
+	}
+	log.Info("serving", "backend", name, "loops", *loops)
 
 	select {
 	case <-ctx.Done():
 	case <-l.Done():
-		log.Error("loops stopped unexpectedly")
+		log.Error("loops stopped unexpectedly", "err", l.Err())
 		return 1
 	}
 	log.Info("shutting down")

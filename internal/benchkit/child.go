@@ -9,6 +9,8 @@ import (
 	"runtime/pprof"
 	"time"
 
+	"github.com/edgeloop/edgeloop/backend"
+
 	"github.com/edgeloop/edgeloop/protocols/echo"
 	"github.com/edgeloop/edgeloop/reactor"
 	"golang.org/x/sys/unix"
@@ -38,9 +40,9 @@ func ChildMain() bool {
 	return true
 }
 
-func child(backend string) error {
+func child(name string) error {
 	if base := os.Getenv(EnvCPUProfile); base != "" {
-		f, err := os.Create(base + "." + backend + ".pprof")
+		f, err := os.Create(base + "." + name + ".pprof")
 		if err != nil {
 			return err
 		}
@@ -49,7 +51,7 @@ func child(backend string) error {
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
-	l, err := reactor.New(reactor.WithBackend(backend), reactor.WithLoops(1))
+	l, err := backend.New(name, reactor.WithLoops(1))
 	if err != nil {
 		return err
 	}

@@ -27,7 +27,7 @@ type load struct {
 // pinger is one load connection.
 type pinger struct {
 	g      *load
-	c      *reactor.Conn
+	c      reactor.Conn
 	off    int // bytes of the current request sent
 	got    int // bytes of the current reply received
 	sentAt int64
@@ -56,7 +56,7 @@ func startLoad(addr string, conns, size int) (*load, error) {
 	return g, nil
 }
 
-func (g *load) newPinger(c *reactor.Conn) reactor.Handler {
+func (g *load) newPinger(c reactor.Conn) reactor.Handler {
 	return &pinger{g: g, c: c, sentAt: time.Now().UnixNano()}
 }
 

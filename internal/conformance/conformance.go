@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeloop/edgeloop/backend"
+
 	"github.com/edgeloop/edgeloop/reactor"
 )
 
@@ -70,12 +72,12 @@ func SkipIfLimited(t testing.TB, backend string, b Behaviour) {
 }
 
 // ForEachBackend runs fn as the subtest "backend=NAME" for every name in
-// reactor.Backends(), skipping those that Limits exempts from b.
+// backend.Names(), skipping those that Limits exempts from b.
 func ForEachBackend(t *testing.T, b Behaviour, fn func(t *testing.T, backend string)) {
 	t.Helper()
-	names := reactor.Backends()
+	names := backend.Names()
 	if len(names) == 0 {
-		t.Fatal("reactor.Backends() is empty")
+		t.Fatal("backend.Names() is empty")
 	}
 	for _, name := range names {
 		t.Run("backend="+name, func(t *testing.T) {
@@ -91,11 +93,11 @@ const ShutdownTimeout = 5 * time.Second
 // NewLoop starts a Loop on backend with the given number of event loops and
 // shuts it down when the test ends, unless the test did. A Shutdown there
 // that fails fails the test.
-func NewLoop(t testing.TB, backend string, loops int) *reactor.Loop {
+func NewLoop(t testing.TB, name string, loops int) *reactor.Loop {
 	t.Helper()
-	l, err := reactor.New(reactor.WithBackend(backend), reactor.WithLoops(loops))
+	l, err := backend.New(name, reactor.WithLoops(loops))
 	if err != nil {
-		t.Fatalf("reactor.New(WithBackend(%q)): %v", backend, err)
+		t.Fatalf("backend.New(%q): %v", name, err)
 	}
 	t.Cleanup(func() {
 		select {

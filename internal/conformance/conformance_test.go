@@ -370,7 +370,7 @@ func shutdownWhileReading(t *testing.T, l *reactor.Loop, addr string, c *net.TCP
 // shrinkSendBuffer is a testEcho option that gives the server's socket a
 // small fixed SO_SNDBUF where the backend shows the descriptor, so that
 // the handler rather than the kernel holds the output a peer has not read.
-func shrinkSendBuffer(c *reactor.Conn) {
+func shrinkSendBuffer(c reactor.Conn) {
 	if fd := c.Fd(); fd >= 0 {
 		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 64<<10)
 	}
@@ -760,13 +760,13 @@ func TestFairness(t *testing.T) {
 // and a second Close ErrClosed.
 func TestPostClose(t *testing.T) {
 	ForEachBackend(t, PostClose, func(t *testing.T, backend string) {
-		p := &probe{conns: make(chan *reactor.Conn, 1)}
+		p := &probe{conns: make(chan reactor.Conn, 1)}
 		_, addr := Start(t, backend, 1, p.echo(echo.DefaultCap))
 		c := DialTCP(t, addr)
 		if err := Exchange(c, []byte("hello"), nil, time.Now().Add(10*time.Second)); err != nil {
 			t.Fatal(err)
 		}
-		var sc *reactor.Conn
+		var sc reactor.Conn
 		select {
 		case sc = <-p.conns:
 		case <-time.After(10 * time.Second):

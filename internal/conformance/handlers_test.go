@@ -26,11 +26,11 @@ type probe struct {
 	mu        sync.Mutex
 	closeErrs []error
 
-	conns  chan *reactor.Conn  // if not nil, each new Conn is offered here
-	onOpen func(*reactor.Conn) // if not nil, called with each new Conn
+	conns  chan reactor.Conn  // if not nil, each new Conn is offered here
+	onOpen func(reactor.Conn) // if not nil, called with each new Conn
 }
 
-func (p *probe) opened(c *reactor.Conn) {
+func (p *probe) opened(c reactor.Conn) {
 	if p.onOpen != nil {
 		p.onOpen(c)
 	}
@@ -73,7 +73,7 @@ func (p *probe) observePending(n int) {
 // call, and its close.
 func (p *probe) echo(capBytes int) reactor.Factory {
 	f := echo.Factory(capBytes)
-	return func(c *reactor.Conn) reactor.Handler {
+	return func(c reactor.Conn) reactor.Handler {
 		h := &observedEcho{Handler: f(c).(*echo.Handler), p: p}
 		p.opened(c)
 		return h
@@ -112,7 +112,7 @@ var errPoison = errors.New("conformance: poison byte received")
 // HandleRecv when it reads its poison byte. It reads only while it holds
 // less than cap, and closes once the peer's FIN came and all is sent.
 type testEcho struct {
-	c      *reactor.Conn
+	c      reactor.Conn
 	p      *probe
 	out    []byte
 	cap    int
@@ -122,7 +122,7 @@ type testEcho struct {
 
 // testEchoFactory makes testEcho handlers reporting to p.
 func (p *probe) testEcho(capBytes, poison int) reactor.Factory {
-	return func(c *reactor.Conn) reactor.Handler {
+	return func(c reactor.Conn) reactor.Handler {
 		p.opened(c)
 		return &testEcho{c: c, p: p, cap: capBytes, poison: poison}
 	}
@@ -178,7 +178,7 @@ func (h *testEcho) HandleClose(err error) { h.p.recordClose(err) }
 // reads the echo, checks it, and closes. done receives the outcome once: nil
 // when the echo matched, else what went wrong (the connect error included).
 type dialClient struct {
-	c     *reactor.Conn
+	c     reactor.Conn
 	msg   []byte
 	sent  int
 	got   []byte
@@ -190,7 +190,7 @@ func newDialClient(msg []byte) *dialClient {
 	return &dialClient{msg: msg, done: make(chan error, 1)}
 }
 
-func (d *dialClient) factory(c *reactor.Conn) reactor.Handler {
+func (d *dialClient) factory(c reactor.Conn) reactor.Handler {
 	d.c = c
 	return d
 }

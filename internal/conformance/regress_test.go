@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeloop/edgeloop/backend"
+
 	"github.com/edgeloop/edgeloop/poller"
 	"golang.org/x/sys/unix"
 )
@@ -16,11 +18,11 @@ import (
 // while a connection is over its budget, so a poller that keeps reporting
 // only the first fd starves every other connection behind a flood.
 //
-// It runs on the poller backends under reactor's loop (poller.Backends()).
+// It runs on the poller backends under reactor's loop (backend.Pollers()).
 func TestPollerWaitZeroReportsFDReadyAfterAnother(t *testing.T) {
-	for _, name := range poller.Backends() {
+	for _, name := range backend.Pollers() {
 		t.Run("backend="+name, func(t *testing.T) {
-			p, err := poller.Open(name)
+			p, err := backend.OpenPoller(name)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -16,7 +16,7 @@ var pool bytebufferpool.Pool
 
 // Handler echoes one connection.
 type Handler struct {
-	c   *reactor.Conn
+	c   reactor.Conn
 	out *bytebufferpool.ByteBuffer // pending output is out.B[off:]; nil when empty
 	off int
 	cap int
@@ -24,7 +24,7 @@ type Handler struct {
 }
 
 // New is a reactor.Factory for echo with the default cap.
-func New(c *reactor.Conn) reactor.Handler { return &Handler{c: c, cap: DefaultCap} }
+func New(c reactor.Conn) reactor.Handler { return &Handler{c: c, cap: DefaultCap} }
 
 // Factory returns a reactor.Factory for echo whose connections hold at most
 // capBytes of output before they stop reading.
@@ -32,7 +32,7 @@ func Factory(capBytes int) reactor.Factory {
 	if capBytes <= 0 {
 		capBytes = DefaultCap
 	}
-	return func(c *reactor.Conn) reactor.Handler { return &Handler{c: c, cap: capBytes} }
+	return func(c reactor.Conn) reactor.Handler { return &Handler{c: c, cap: capBytes} }
 }
 
 // Pending returns how many bytes wait to be sent.

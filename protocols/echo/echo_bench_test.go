@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeloop/edgeloop/backend"
+
 	"github.com/edgeloop/edgeloop/protocols/echo"
 	"github.com/edgeloop/edgeloop/reactor"
 	"golang.org/x/sys/unix"
@@ -16,9 +18,9 @@ import (
 // in this process, with a blocking raw-socket client, so allocs/op counts
 // the server's allocations per request (the client makes none).
 func BenchmarkRoundTrip(b *testing.B) {
-	for _, backend := range reactor.Backends() {
-		b.Run("size=64/backend="+backend, func(b *testing.B) {
-			l, err := reactor.New(reactor.WithBackend(backend), reactor.WithLoops(1))
+	for _, name := range backend.Names() {
+		b.Run("size=64/backend="+name, func(b *testing.B) {
+			l, err := backend.New(name, reactor.WithLoops(1))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -7,8 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeloop/edgeloop/backend"
+
 	"github.com/edgeloop/edgeloop/internal/conformance"
-	"github.com/edgeloop/edgeloop/poller"
 	"github.com/edgeloop/edgeloop/protocols/echo"
 	"github.com/edgeloop/edgeloop/reactor"
 	"golang.org/x/sys/unix"
@@ -23,13 +24,13 @@ const waitTimeout = 10 * time.Second
 
 // backends run reactor's own loop: the platform's edge-triggered poller
 // and gnetpoll.
-var backends = poller.Backends()
+var backends = backend.Pollers()
 
 // spy wraps an echo handler and records, after each of its calls, how much
 // output it holds.
 type spy struct {
 	*echo.Handler
-	c            *reactor.Conn
+	c            reactor.Conn
 	cap          int          // the cap given to echo.Factory
 	pending      atomic.Int64 // Pending after the latest call
 	maxPending   atomic.Int64
@@ -44,7 +45,7 @@ type spy struct {
 // that output queues in the handler rather than in the kernel.
 func spyFactory(capBytes int, spies chan<- *spy) reactor.Factory {
 	f := echo.Factory(capBytes)
-	return func(c *reactor.Conn) reactor.Handler {
+	return func(c reactor.Conn) reactor.Handler {
 		unix.SetsockoptInt(c.Fd(), unix.SOL_SOCKET, unix.SO_SNDBUF, 4096)
 		s := &spy{Handler: f(c).(*echo.Handler), c: c, cap: capBytes, closeErr: make(chan error, 1)}
 		s.pendingAtEOF.Store(-1)
@@ -123,10 +124,9 @@ func recv[T any](t *testing.T, ch <-chan T, what string) T {
 
 // start runs a one-loop Loop on backend serving f, shut down with a
 // deadline when the test ends, and returns a client connected to it.
-func start(t *testing.T, backend string, f reactor.Factory, opts ...reactor.Option) *net.TCPConn {
+func start(t *testing.T, name string, f reactor.Factory, opts ...reactor.Option) *net.TCPConn {
 	t.Helper()
-	opts = append([]reactor.Option{reactor.WithBackend(backend), reactor.WithLoops(1)}, opts...)
-	l, err := reactor.New(opts...)
+	l, err := backend.New(name, append([]reactor.Option{reactor.WithLoops(1)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

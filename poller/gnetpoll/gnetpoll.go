@@ -1,6 +1,6 @@
 //go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
 
-package poller
+package gnetpoll
 
 import (
 	"errors"
@@ -10,16 +10,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgeloop/edgeloop/poller"
 	gerrors "github.com/panjf2000/gnet/v2/pkg/errors"
 	"github.com/panjf2000/gnet/v2/pkg/netpoll"
 	"golang.org/x/sys/unix"
 )
 
-func init() {
-	backends["gnetpoll"] = func() (Poller, error) { return OpenGnetPoll() }
-}
-
-// GnetPoll adapts gnet's own poller (pkg/netpoll), level-triggered as gnet
+// Poller adapts gnet's own poller (pkg/netpoll), level-triggered as gnet
 // uses it, to the Poller interface, so that edgeloop's loop can run over
 // either poller and the two can be compared.
 //
@@ -31,17 +28,17 @@ func init() {
 // a native Wait, each Wait that returns events costs one more write and read
 // on the pipe, and Polling allocates its event list on every call; the
 // benchmarks count both against gnetpoll.
-type GnetPoll struct {
+type Poller struct {
 	gp       *netpoll.Poller
 	brkR     int // breaker pipe, read end (registered)
 	brkW     int
 	armed    atomic.Bool // the breaker has been written and not yet read
 	closed   atomic.Bool
-	wakers   atomic.Int32 // breakBatch calls between their closed check and their write
-	toks     []Token      // by fd
-	regs     []Interest   // by fd; 0 means registered with no interest (deleted from the kernel set)
-	known    []bool       // by fd: registered with us
-	out      []Event
+	wakers   atomic.Int32      // breakBatch calls between their closed check and their write
+	toks     []poller.Token    // by fd
+	regs     []poller.Interest // by fd; 0 means registered with no interest (deleted from the kernel set)
+	known    []bool            // by fd: registered with us
+	out      []poller.Event
 	n        int
 	callback netpoll.PollEventHandler
 	timer    *time.Timer
@@ -51,8 +48,8 @@ type GnetPoll struct {
 // errStopPolling ends gnet's Polling; it is the one error Polling returns on.
 var errStopPolling = gerrors.ErrEngineShutdown
 
-// OpenGnetPoll opens gnet's poller and the breaker pipe.
-func OpenGnetPoll() (*GnetPoll, error) {
+// Open opens gnet's poller and the breaker pipe.
+func Open() (*Poller, error) {
 	gp, err := netpoll.OpenPoller()
 	if err != nil {
 		return nil, fmt.Errorf("poller: gnet: %w", err)
@@ -66,7 +63,7 @@ func OpenGnetPoll() (*GnetPoll, error) {
 		unix.CloseOnExec(fd)
 		unix.SetNonblock(fd, true)
 	}
-	p := &GnetPoll{gp: gp, brkR: fds[0], brkW: fds[1]}
+	p := &Poller{gp: gp, brkR: fds[0], brkW: fds[1]}
 	p.callback = p.onEvent
 	p.timer = time.AfterFunc(time.Hour, p.breakBatch)
 	p.timer.Stop()
@@ -81,7 +78,7 @@ func OpenGnetPoll() (*GnetPoll, error) {
 	return p, nil
 }
 
-func (p *GnetPoll) grow(fd int) {
+func (p *Poller) grow(fd int) {
 	for fd >= len(p.toks) {
 		p.toks = append(p.toks, 0)
 		p.regs = append(p.regs, 0)
@@ -90,39 +87,39 @@ func (p *GnetPoll) grow(fd int) {
 }
 
 // Register adds fd with read interest, level-triggered.
-func (p *GnetPoll) Register(fd int, tok Token) error {
+func (p *Poller) Register(fd int, tok poller.Token) error {
 	if p.closed.Load() {
-		return ErrClosed
+		return poller.ErrClosed
 	}
 	if fd < 0 {
 		return fmt.Errorf("poller: add fd %d: %w", fd, os.NewSyscallError("epoll_ctl", unix.EBADF))
 	}
-	if tok == wakeToken {
-		return fmt.Errorf("poller: add fd %d: %w", fd, ErrReservedToken)
+	if tok == poller.WakeToken {
+		return fmt.Errorf("poller: add fd %d: %w", fd, poller.ErrReservedToken)
 	}
 	p.grow(fd)
 	if p.known[fd] {
-		return fmt.Errorf("poller: add fd %d: %w", fd, ErrRegistered)
+		return fmt.Errorf("poller: add fd %d: %w", fd, poller.ErrRegistered)
 	}
 	if err := p.gp.AddRead(&netpoll.PollAttachment{FD: fd}, false); err != nil {
 		if errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("poller: add fd %d: %w", fd, ErrRegistered)
+			return fmt.Errorf("poller: add fd %d: %w", fd, poller.ErrRegistered)
 		}
 		return fmt.Errorf("poller: add fd %d: %w", fd, err)
 	}
-	p.toks[fd], p.regs[fd], p.known[fd] = tok, Readable, true
+	p.toks[fd], p.regs[fd], p.known[fd] = tok, poller.Readable, true
 	return nil
 }
 
 // SetInterest implements LevelTriggered. gnet's poller can modify to "read"
 // or "read and write" only; "write only" is a delete and an add, and "none"
 // is a delete.
-func (p *GnetPoll) SetInterest(fd int, tok Token, in Interest) error {
+func (p *Poller) SetInterest(fd int, tok poller.Token, in poller.Interest) error {
 	if p.closed.Load() {
-		return ErrClosed
+		return poller.ErrClosed
 	}
 	if fd < 0 || fd >= len(p.known) || !p.known[fd] {
-		return fmt.Errorf("poller: modify fd %d: %w", fd, ErrNotRegistered)
+		return fmt.Errorf("poller: modify fd %d: %w", fd, poller.ErrNotRegistered)
 	}
 	old := p.regs[fd]
 	pa := &netpoll.PollAttachment{FD: fd}
@@ -131,15 +128,15 @@ func (p *GnetPoll) SetInterest(fd int, tok Token, in Interest) error {
 	case in == old:
 	case in == 0:
 		err = p.gp.Delete(fd)
-	case old == 0 && in == Readable:
+	case old == 0 && in == poller.Readable:
 		err = p.gp.AddRead(pa, false)
-	case old == 0 && in == Writable:
+	case old == 0 && in == poller.Writable:
 		err = p.gp.AddWrite(pa, false)
 	case old == 0:
 		err = p.gp.AddReadWrite(pa, false)
-	case in == Readable:
+	case in == poller.Readable:
 		err = p.gp.ModRead(pa, false)
-	case in == Writable:
+	case in == poller.Writable:
 		if err = p.gp.Delete(fd); err == nil {
 			err = p.gp.AddWrite(pa, false)
 		}
@@ -154,12 +151,12 @@ func (p *GnetPoll) SetInterest(fd int, tok Token, in Interest) error {
 }
 
 // Deregister removes fd.
-func (p *GnetPoll) Deregister(fd int) error {
+func (p *Poller) Deregister(fd int) error {
 	if p.closed.Load() {
-		return ErrClosed
+		return poller.ErrClosed
 	}
 	if fd < 0 || fd >= len(p.known) || !p.known[fd] {
-		return fmt.Errorf("poller: delete fd %d: %w", fd, ErrNotRegistered)
+		return fmt.Errorf("poller: delete fd %d: %w", fd, poller.ErrNotRegistered)
 	}
 	p.known[fd] = false
 	if p.regs[fd] != 0 {
@@ -171,9 +168,9 @@ func (p *GnetPoll) Deregister(fd int) error {
 }
 
 // Wait implements Poller.Wait over gnet's Polling.
-func (p *GnetPoll) Wait(events []Event, timeout time.Duration) (int, error) {
+func (p *Poller) Wait(events []poller.Event, timeout time.Duration) (int, error) {
 	if p.closed.Load() {
-		return 0, ErrClosed
+		return 0, poller.ErrClosed
 	}
 	if len(events) == 0 {
 		return 0, errors.New("poller: wait: empty event slice")
@@ -195,7 +192,7 @@ func (p *GnetPoll) Wait(events []Event, timeout time.Duration) (int, error) {
 }
 
 // onEvent is gnet's callback for one event.
-func (p *GnetPoll) onEvent(fd int, ev netpoll.IOEvent, fl netpoll.IOFlags) error {
+func (p *Poller) onEvent(fd int, ev netpoll.IOEvent, fl netpoll.IOFlags) error {
 	if fd == p.brkR {
 		p.disarm()
 		return errStopPolling
@@ -203,7 +200,7 @@ func (p *GnetPoll) onEvent(fd int, ev netpoll.IOEvent, fl netpoll.IOFlags) error
 	if fd >= len(p.known) || !p.known[fd] {
 		return nil // deregistered while its event was pending
 	}
-	p.out[p.n] = Event{Token: p.toks[fd], flags: fromGnet(ev, fl)}
+	p.out[p.n] = poller.NewEvent(p.toks[fd], fromGnet(ev, fl))
 	p.n++
 	if p.n == 1 {
 		p.breakBatch() // the rest of this batch, then stop
@@ -220,7 +217,7 @@ func (p *GnetPoll) onEvent(fd int, ev netpoll.IOEvent, fl netpoll.IOFlags) error
 }
 
 // disarm empties the breaker pipe and lets the next breakBatch write.
-func (p *GnetPoll) disarm() {
+func (p *Poller) disarm() {
 	for {
 		if n, _ := unix.Read(p.brkR, p.drainBuf[:]); n <= 0 {
 			break
@@ -230,7 +227,7 @@ func (p *GnetPoll) disarm() {
 }
 
 // breakBatch makes Polling stop after the events it has pending.
-func (p *GnetPoll) breakBatch() {
+func (p *Poller) breakBatch() {
 	if p.armed.CompareAndSwap(false, true) {
 		p.wakers.Add(1) // before the closed check; Close waits for it
 		defer p.wakers.Add(-1)
@@ -241,18 +238,18 @@ func (p *GnetPoll) breakBatch() {
 }
 
 // Wake implements Poller.Wake.
-func (p *GnetPoll) Wake() error {
+func (p *Poller) Wake() error {
 	p.breakBatch()
 	if p.closed.Load() {
-		return ErrClosed
+		return poller.ErrClosed
 	}
 	return nil
 }
 
 // Close closes gnet's poller and the breaker pipe.
-func (p *GnetPoll) Close() error {
+func (p *Poller) Close() error {
 	if p.closed.Swap(true) {
-		return ErrClosed
+		return poller.ErrClosed
 	}
 	p.timer.Stop()
 	for p.wakers.Load() != 0 { // a Wake or the timer is writing to the pipe

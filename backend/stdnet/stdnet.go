@@ -1,46 +1,46 @@
-package reactor
+package stdnet
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/edgeloop/edgeloop/reactor"
+	"golang.org/x/sys/unix"
 )
 
-func init() {
-	engines["net"] = func(o *options) (engine, error) { return newNetEngine(o), nil }
+// Engine starts Go's net package under reactor.Loop, a goroutine per
+// connection; pass it to reactor.WithEngine.
+func Engine(cfg reactor.Config) (reactor.Engine, error) {
+	// A goroutine per connection means a read buffer per connection, the
+	// size io.Copy uses unless the Loop's is smaller; that is this
+	// backend's cost.
+	return &netEngine{readBuffer: min(cfg.ReadBuffer, 32<<10), conns: make(map[*netConn]struct{}), doneCh: make(chan struct{})}, nil
 }
-
-// netReadBuffer is each connection's read buffer on the net backend, the
-// size io.Copy uses. A goroutine per connection means a buffer per
-// connection; that is this backend's cost.
-const netReadBuffer = 32 << 10
 
 // netEngine runs each connection in its own goroutine with blocking I/O
 // through Go's net package, like Python's ThreadingTCPServer. The blocking
 // read happens outside handler calls; HandleRecv then takes what it brought.
 type netEngine struct {
-	mu       sync.Mutex
-	lns      []net.Listener
-	conns    map[*netConn]struct{}
-	draining bool
-	deadline time.Time // Shutdown's deadline, for flushing writes
-	wg       sync.WaitGroup
-	doneCh   chan struct{}
-	doneOnce sync.Once
-}
-
-func newNetEngine(*options) *netEngine {
-	return &netEngine{conns: make(map[*netConn]struct{}), doneCh: make(chan struct{})}
+	readBuffer int
+	mu         sync.Mutex
+	lns        []net.Listener
+	conns      map[*netConn]struct{}
+	draining   bool
+	deadline   time.Time // Shutdown's deadline, for flushing writes
+	wg         sync.WaitGroup
+	doneCh     chan struct{}
+	doneOnce   sync.Once
 }
 
 // netConn is one connection of the net backend.
 type netConn struct {
-	c    Conn
 	e    *netEngine
 	nc   net.Conn
 	mu   sync.Mutex // serializes handler calls and posted functions
@@ -59,11 +59,11 @@ type netConn struct {
 	ncMu         sync.Mutex // guards nc for kick and force, which must not wait for mu
 }
 
-func (e *netEngine) listen(network, address string, f Factory) (net.Addr, error) {
+func (e *netEngine) Listen(network, address string, f reactor.Factory) (net.Addr, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.draining {
-		return nil, ErrClosed
+		return nil, reactor.ErrClosed
 	}
 	ln, err := net.Listen(network, address)
 	if err != nil {
@@ -75,7 +75,7 @@ func (e *netEngine) listen(network, address string, f Factory) (net.Addr, error)
 	return ln.Addr(), nil
 }
 
-func (e *netEngine) acceptLoop(ln net.Listener, f Factory) {
+func (e *netEngine) acceptLoop(ln net.Listener, f reactor.Factory) {
 	defer e.wg.Done()
 	backoff := time.Millisecond
 	for {
@@ -95,17 +95,15 @@ func (e *netEngine) acceptLoop(ln net.Listener, f Factory) {
 }
 
 // start runs a connection's goroutine; with dial set, it connects first.
-func (e *netEngine) start(nc net.Conn, dial func() (net.Conn, error), f Factory) error {
+func (e *netEngine) start(nc net.Conn, dial func() (net.Conn, error), f reactor.Factory) error {
 	nx := &netConn{e: e, nc: nc, wake: make(chan struct{}, 1)}
-	nx.c.tr = nx
-	nx.c.fd = -1
 	e.mu.Lock()
 	if e.draining {
 		e.mu.Unlock()
 		if nc != nil {
 			nc.Close()
 		}
-		return ErrClosed
+		return reactor.ErrClosed
 	}
 	e.conns[nx] = struct{}{}
 	e.wg.Add(1)
@@ -114,7 +112,7 @@ func (e *netEngine) start(nc net.Conn, dial func() (net.Conn, error), f Factory)
 	return nil
 }
 
-func (e *netEngine) dial(network, address string, f Factory) error {
+func (e *netEngine) Dial(network, address string, f reactor.Factory) error {
 	d := func() (net.Conn, error) { return net.Dial(network, address) }
 	return e.start(nil, d, f)
 }
@@ -127,12 +125,11 @@ func (e *netEngine) isDraining() (bool, time.Time) {
 
 // run is the connection's goroutine: send while the handler wants to, block
 // reading while it wants input, and wait for a posted function otherwise.
-func (nx *netConn) run(dial func() (net.Conn, error), f Factory) {
+func (nx *netConn) run(dial func() (net.Conn, error), f reactor.Factory) {
 	defer nx.e.wg.Done()
-	nx.mu.Lock()
-	h := f(&nx.c)
-	nx.mu.Unlock()
 	if dial != nil {
+		// Connect before the Factory runs, so that the Conn it gets has a
+		// socket behind it (or is closed, with the error for HandleClose).
 		nc, err := dial()
 		nx.mu.Lock()
 		nx.ncMu.Lock()
@@ -143,11 +140,18 @@ func (nx *netConn) run(dial func() (net.Conn, error), f Factory) {
 		}
 		nx.mu.Unlock()
 	}
+	nx.buf = make([]byte, nx.e.readBuffer)
+	nx.mu.Lock()
+	h := f(nx)
+	nx.mu.Unlock()
 	if h == nil {
 		nx.finish(h, errors.New("reactor: factory returned no handler"))
 		return
 	}
-	nx.buf = make([]byte, netReadBuffer)
+	if nx.closed {
+		nx.finish(h, nil)
+		return
+	}
 	for {
 		draining, _ := nx.e.isDraining()
 		nx.mu.Lock()
@@ -180,7 +184,7 @@ func (nx *netConn) run(dial func() (net.Conn, error), f Factory) {
 
 // turn calls the handler until it wants nothing it can have right now.
 // Called with mu held.
-func (nx *netConn) turn(h Handler, draining bool) error {
+func (nx *netConn) turn(h reactor.Handler, draining bool) error {
 	for !nx.closed {
 		did := false
 		if !draining && (len(nx.in) > 0 || nx.rerr != nil) && h.WantsRecv() {
@@ -204,14 +208,14 @@ func (nx *netConn) turn(h Handler, draining bool) error {
 }
 
 // finish closes the connection and tells the handler.
-func (nx *netConn) finish(h Handler, err error) {
+func (nx *netConn) finish(h reactor.Handler, err error) {
 	nx.mu.Lock()
 	if !nx.closed {
 		nx.closed = true
 		nx.closeErr = err
 	}
 	if nx.forced.Load() {
-		nx.closeErr = ErrShutdown
+		nx.closeErr = reactor.ErrShutdown
 	}
 	if nx.nc != nil {
 		nx.nc.Close()
@@ -221,7 +225,7 @@ func (nx *netConn) finish(h Handler, err error) {
 	nx.e.mu.Lock()
 	delete(nx.e.conns, nx)
 	nx.e.mu.Unlock()
-	if ch, ok := h.(CloseHandler); ok && h != nil {
+	if ch, ok := h.(reactor.CloseHandler); ok && h != nil {
 		ch.HandleClose(cerr)
 	}
 }
@@ -229,7 +233,7 @@ func (nx *netConn) finish(h Handler, err error) {
 // finishGraceful ends a flushed connection at Shutdown: FIN, then discard
 // what the peer already sent, so that closing does not reset what was sent.
 // A peer still sending is read until its FIN or the Shutdown deadline.
-func (nx *netConn) finishGraceful(h Handler) {
+func (nx *netConn) finishGraceful(h reactor.Handler) {
 	if tc, ok := nx.nc.(*net.TCPConn); ok {
 		tc.CloseWrite()
 		// Input taken off the socket but never handed over means the peer
@@ -263,12 +267,12 @@ func discardNow(tc *net.TCPConn, buf []byte) (unread, eof bool) {
 	}
 	rc.Read(func(fd uintptr) bool {
 		for {
-			n, err := rawRead(int(fd), buf)
+			n, err := unix.Read(int(fd), buf)
 			switch {
-			case err == 0 && n > 0:
+			case err == nil && n > 0:
 				unread = true
 				continue
-			case err == 0:
+			case err == nil && n == 0:
 				eof = true
 			}
 			return true // done, whatever it was: never wait here
@@ -279,9 +283,9 @@ func discardNow(tc *net.TCPConn, buf []byte) (unread, eof bool) {
 
 func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 
-func (nx *netConn) read(p []byte) (int, error) {
+func (nx *netConn) Read(p []byte) (int, error) {
 	if nx.closed {
-		return 0, ErrClosed
+		return 0, reactor.ErrClosed
 	}
 	if len(nx.in) > 0 {
 		n := copy(p, nx.in)
@@ -297,14 +301,14 @@ func (nx *netConn) read(p []byte) (int, error) {
 		}
 		return 0, err
 	}
-	return 0, ErrWouldBlock
+	return 0, reactor.ErrWouldBlock
 }
 
 // write blocks until p is written: this backend's Write never returns
-// ErrWouldBlock. During Shutdown it is bounded by the Shutdown deadline.
-func (nx *netConn) write(p []byte) (int, error) {
+// reactor.ErrWouldBlock. During Shutdown it is bounded by the Shutdown deadline.
+func (nx *netConn) Write(p []byte) (int, error) {
 	if nx.closed {
-		return 0, ErrClosed
+		return 0, reactor.ErrClosed
 	}
 	if _, deadline := nx.e.isDraining(); !deadline.IsZero() {
 		nx.nc.SetWriteDeadline(deadline)
@@ -312,30 +316,30 @@ func (nx *netConn) write(p []byte) (int, error) {
 	return nx.nc.Write(p)
 }
 
-func (nx *netConn) close() error {
+func (nx *netConn) Close() error {
 	if nx.closed {
-		return ErrClosed
+		return reactor.ErrClosed
 	}
 	nx.closed = true
 	nx.nc.SetReadDeadline(time.Now()) // the goroutine notices and finishes
 	return nil
 }
 
-func (nx *netConn) closeWrite() error {
+func (nx *netConn) CloseWrite() error {
 	if nx.closed {
-		return ErrClosed
+		return reactor.ErrClosed
 	}
 	if tc, ok := nx.nc.(*net.TCPConn); ok {
 		return tc.CloseWrite()
 	}
-	return ErrUnsupported
+	return reactor.ErrUnsupported
 }
 
-func (nx *netConn) readBuffer() []byte { return nx.buf }
+func (nx *netConn) ReadBuffer() []byte { return nx.buf }
 
 // post runs fn under the connection's lock, in its own goroutine so that a
 // post from inside a handler does not deadlock, then wakes the connection.
-func (nx *netConn) post(fn func()) error {
+func (nx *netConn) Post(fn func()) error {
 	go func() {
 		nx.mu.Lock()
 		fn()
@@ -371,20 +375,50 @@ func (nx *netConn) force() {
 	nx.kick()
 }
 
-func (nx *netConn) localAddr() net.Addr  { return nx.nc.LocalAddr() }
-func (nx *netConn) remoteAddr() net.Addr { return nx.nc.RemoteAddr() }
+// LocalAddr implements reactor.Conn; nil if the connection never opened.
+func (nx *netConn) LocalAddr() net.Addr {
+	if nx.nc == nil {
+		return nil
+	}
+	return nx.nc.LocalAddr()
+}
 
-func (e *netEngine) post(fn func()) error {
+// RemoteAddr implements reactor.Conn; nil if the connection never opened.
+func (nx *netConn) RemoteAddr() net.Addr {
+	if nx.nc == nil {
+		return nil
+	}
+	return nx.nc.RemoteAddr()
+}
+
+// Fd implements reactor.Conn: the socket belongs to package net, so -1.
+func (nx *netConn) Fd() int { return -1 }
+
+// Wake implements reactor.Conn: the connection's goroutine consults its
+// handler again. Handlers run on their own goroutines here, so this is the
+// one Conn method that is safe from another connection's handler.
+func (nx *netConn) Wake() { nx.kick() }
+
+// String implements reactor.Conn.
+func (nx *netConn) String() string {
+	return fmt.Sprintf("net-conn(%v->%v)", nx.RemoteAddr(), nx.LocalAddr())
+}
+
+// Err implements reactor.Engine. The net engine does not die by itself: an
+// accept error backs off and retries, as net/http does.
+func (e *netEngine) Err() error { return nil }
+
+func (e *netEngine) Post(fn func()) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.draining {
-		return ErrClosed
+		return reactor.ErrClosed
 	}
 	go fn()
 	return nil
 }
 
-func (e *netEngine) shutdown(ctx context.Context) error {
+func (e *netEngine) Shutdown(ctx context.Context) error {
 	e.mu.Lock()
 	e.draining = true
 	e.deadline, _ = ctx.Deadline()
@@ -400,12 +434,15 @@ func (e *netEngine) shutdown(ctx context.Context) error {
 		nx.kick()
 	}
 	finished := make(chan struct{})
-	go func() { e.wg.Wait(); close(finished) }()
-	var err error
+	go func() {
+		e.wg.Wait()
+		close(finished)
+		e.doneOnce.Do(func() { close(e.doneCh) })
+	}()
 	select {
 	case <-finished:
+		return nil
 	case <-ctx.Done():
-		err = ctx.Err()
 		e.mu.Lock()
 		left := make([]*netConn, 0, len(e.conns))
 		for nx := range e.conns {
@@ -415,10 +452,8 @@ func (e *netEngine) shutdown(ctx context.Context) error {
 		for _, nx := range left {
 			nx.force()
 		}
-		<-finished
+		return ctx.Err() // the goroutines end as they notice; Done says when
 	}
-	e.doneOnce.Do(func() { close(e.doneCh) })
-	return err
 }
 
-func (e *netEngine) done() <-chan struct{} { return e.doneCh }
+func (e *netEngine) Done() <-chan struct{} { return e.doneCh }

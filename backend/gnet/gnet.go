@@ -1,0 +1,420 @@
+//go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
+
+package gnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/edgeloop/edgeloop/internal/sockaddr"
+	"github.com/edgeloop/edgeloop/reactor"
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+)
+
+// Engine starts gnet's engine under reactor.Loop; pass it to
+// reactor.WithEngine.
+func Engine(cfg reactor.Config) (reactor.Engine, error) {
+	return &engine{cfg: cfg, doneCh: make(chan struct{})}, nil
+}
+
+// engine runs handlers on gnet's whole engine (gnet.Run): what a gnet user
+// gets. Each Listen is one gnet engine. gnet reads into its own inbound
+// buffer and calls OnTraffic; the adapter serves HandleRecv from that buffer
+// and HandleSend into gnet's Conn.Write, which never blocks because gnet
+// queues what the socket does not take, without bound.
+type engine struct {
+	cfg      reactor.Config
+	mu       sync.Mutex
+	servers  []*server
+	draining bool
+	err      error // why a gnet engine stopped by itself
+	doneCh   chan struct{}
+	doneOnce sync.Once
+}
+
+// server is one gnet engine and its listener.
+type server struct {
+	gnet.BuiltinEventEngine
+	e      *engine
+	addr   string
+	f      reactor.Factory
+	eng    gnet.Engine
+	booted chan struct{}
+	ran    chan struct{} // closed when gnet.Run has returned
+	runErr error         // what it returned; read after ran is closed
+}
+
+// conn adapts one gnet.Conn to reactor.Conn.
+type conn struct {
+	gc       gnet.Conn
+	h        reactor.Handler
+	buf      *[]byte // read buffer lent for the current callback
+	inCB     bool    // inside OnOpen or OnTraffic: close by returning gnet.Close
+	closeReq bool
+	closed   bool
+	closeErr error
+}
+
+// bufs holds read buffers lent to handlers for one callback.
+var bufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
+// Listen implements reactor.Engine.
+func (e *engine) Listen(network, address string, f reactor.Factory) (net.Addr, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.draining {
+		return nil, reactor.ErrClosed
+	}
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+	default:
+		return nil, fmt.Errorf("%w: network %q", reactor.ErrUnsupported, network)
+	}
+	if e.cfg.Loops > 1 {
+		// gnet sets SO_REUSEPORT for several loops, which lets it join the
+		// group of another server already on the port. A plain listen first
+		// fails with EADDRINUSE if anything holds it, as the native loop's
+		// probe does.
+		ln, err := net.Listen(network, address)
+		if err != nil {
+			return nil, err
+		}
+		ln.Close()
+	}
+	s := &server{e: e, addr: address, f: f, booted: make(chan struct{}), ran: make(chan struct{})}
+	go func() {
+		s.runErr = gnet.Run(s, network+"://"+address,
+			gnet.WithNumEventLoop(e.cfg.Loops),
+			gnet.WithReusePort(e.cfg.Loops > 1),
+			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+			gnet.WithLockOSThread(true),
+			gnet.WithLogger(logger{e.cfg.Logger}))
+		close(s.ran)
+		e.stopped(s)
+	}()
+	select {
+	case <-s.booted:
+	case <-s.ran:
+		return nil, fmt.Errorf("gnet: %w", s.runErr)
+	}
+	// gnet does not say which port ":0" got; ask the listener itself.
+	fd, err := s.eng.Dup()
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return nil, err
+	}
+	e.servers = append(e.servers, s)
+	return sockaddr.ToNet(sa), nil
+}
+
+// stopped runs when a gnet engine's Run returns. Outside Shutdown that is an
+// engine that died (an accept error such as EMFILE shuts gnet down, closing
+// every connection): the whole Loop stops, and Err says why.
+func (e *engine) stopped(s *server) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.draining || e.err != nil {
+		return
+	}
+	select {
+	case <-s.booted:
+	default:
+		return // it never started; Listen reports that
+	}
+	err := s.runErr
+	if err == nil {
+		err = errors.New("stopped by itself")
+	}
+	e.err = fmt.Errorf("gnet: engine on %s: %w", s.addr, err)
+	e.draining = true
+	for _, o := range e.servers {
+		if o != s {
+			go o.eng.Stop(context.Background())
+		}
+	}
+	go func() {
+		for _, o := range e.servers {
+			<-o.ran
+		}
+		e.doneOnce.Do(func() { close(e.doneCh) })
+	}()
+}
+
+func (s *server) OnBoot(eng gnet.Engine) gnet.Action {
+	s.eng = eng
+	close(s.booted)
+	return gnet.None
+}
+
+func (s *server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	g := &conn{gc: gc}
+	gc.SetContext(g)
+	g.enter()
+	defer g.leave()
+	if g.h = s.f(g); g.h == nil {
+		return nil, gnet.Close
+	}
+	return nil, g.pump()
+}
+
+func (s *server) OnTraffic(gc gnet.Conn) gnet.Action {
+	g := gc.Context().(*conn)
+	g.enter()
+	defer g.leave()
+	return g.pump()
+}
+
+func (s *server) OnClose(gc gnet.Conn, err error) gnet.Action {
+	g, ok := gc.Context().(*conn)
+	if !ok || g.h == nil {
+		return gnet.None
+	}
+	if !g.closed {
+		g.closed = true
+		if err == nil && !g.closeReq {
+			err = io.EOF
+		}
+		g.closeErr = err
+	}
+	if ch, ok := g.h.(reactor.CloseHandler); ok {
+		ch.HandleClose(g.closeErr)
+	}
+	return gnet.None
+}
+
+// pump calls the handler while it wants what gnet has for it.
+func (g *conn) pump() gnet.Action {
+	for !g.closeReq {
+		did := false
+		if g.gc.InboundBuffered() > 0 && g.h.WantsRecv() {
+			did = true
+			if err := g.h.HandleRecv(); err != nil {
+				g.closeReq, g.closeErr = true, err
+				break
+			}
+		}
+		if !g.closeReq && g.h.WantsSend() {
+			did = true
+			if err := g.h.HandleSend(); err != nil {
+				g.closeReq, g.closeErr = true, err
+				break
+			}
+		}
+		if !did {
+			break
+		}
+	}
+	if g.closeReq {
+		g.closed = g.closeErr != nil
+		return gnet.Close
+	}
+	return gnet.None
+}
+
+// Read implements reactor.Conn.
+func (g *conn) Read(p []byte) (int, error) {
+	if g.closed || g.closeReq {
+		return 0, reactor.ErrClosed
+	}
+	if g.gc.InboundBuffered() == 0 {
+		return 0, reactor.ErrWouldBlock
+	}
+	return g.gc.Read(p)
+}
+
+// Write implements reactor.Conn. gnet queues what the socket does not take,
+// so it never returns ErrWouldBlock.
+func (g *conn) Write(p []byte) (int, error) {
+	if g.closed || g.closeReq {
+		return 0, reactor.ErrClosed
+	}
+	return g.gc.Write(p)
+}
+
+// Close implements reactor.Conn.
+func (g *conn) Close() error {
+	if g.closed || g.closeReq {
+		return reactor.ErrClosed
+	}
+	g.closeReq = true
+	if !g.inCB {
+		// On the loop but outside a callback (a posted function): close now.
+		return g.gc.EventLoop().Close(g.gc)
+	}
+	return nil
+}
+
+// CloseWrite implements reactor.Conn. It sends FIN only when gnet has no
+// output queued ahead of it.
+func (g *conn) CloseWrite() error {
+	if g.closed || g.closeReq {
+		return reactor.ErrClosed // gnet keeps the fd number after closing it: never shut a reused one
+	}
+	if g.gc.OutboundBuffered() > 0 {
+		return fmt.Errorf("%w: CloseWrite with output queued in gnet", reactor.ErrUnsupported)
+	}
+	return unix.Shutdown(g.gc.Fd(), unix.SHUT_WR)
+}
+
+// ReadBuffer implements reactor.Conn: a pooled buffer lent until the
+// current callback ends (the handler contract: valid until the handler call
+// returns). gnet's loops run in parallel, so one shared buffer would race.
+func (g *conn) ReadBuffer() []byte {
+	if g.buf == nil {
+		g.buf = bufs.Get().(*[]byte)
+	}
+	return *g.buf
+}
+
+// enter and leave bracket every callback that may call the handler.
+func (g *conn) enter() { g.inCB = true }
+
+func (g *conn) leave() {
+	g.inCB = false
+	if g.buf != nil {
+		bufs.Put(g.buf)
+		g.buf = nil
+	}
+}
+
+// Post implements reactor.Conn: fn runs on the connection's gnet event
+// loop, through gnet's task queue, and the handler is consulted after it.
+func (g *conn) Post(fn func()) error {
+	return g.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		fn()
+		return g.repump()
+	}))
+}
+
+// Wake implements reactor.Conn. gnet has no ready list of its own to join,
+// so the handler is consulted from gnet's task queue, after the current
+// callback.
+func (g *conn) Wake() {
+	if g.closed || g.closeReq {
+		return
+	}
+	g.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		return g.repump()
+	}))
+}
+
+// repump consults the handler outside a gnet callback.
+func (g *conn) repump() error {
+	if g.closed || g.closeReq {
+		return nil
+	}
+	g.enter()
+	act := g.pump()
+	g.leave()
+	if act == gnet.Close {
+		return g.gc.EventLoop().Close(g.gc)
+	}
+	return nil
+}
+
+// Fd implements reactor.Conn: gnet's connections are not the caller's to
+// touch, so -1.
+func (g *conn) Fd() int { return -1 }
+
+// LocalAddr implements reactor.Conn. It asks the socket: gnet's LocalAddr is
+// the address the listener was configured with, "127.0.0.1:0" for an
+// ephemeral port.
+func (g *conn) LocalAddr() net.Addr {
+	if !g.closed && !g.closeReq {
+		if sa, err := unix.Getsockname(g.gc.Fd()); err == nil {
+			return sockaddr.ToNet(sa)
+		}
+	}
+	return g.gc.LocalAddr()
+}
+
+// RemoteAddr implements reactor.Conn.
+func (g *conn) RemoteAddr() net.Addr { return g.gc.RemoteAddr() }
+
+// String implements reactor.Conn.
+func (g *conn) String() string {
+	return fmt.Sprintf("gnet-conn(%v->%v)", g.gc.RemoteAddr(), g.gc.LocalAddr())
+}
+
+// Dial implements reactor.Engine; the gnet backend only serves.
+func (e *engine) Dial(string, string, reactor.Factory) error {
+	return fmt.Errorf("%w: the gnet backend serves; dial through gnet.Client instead", reactor.ErrUnsupported)
+}
+
+// Post implements reactor.Engine. gnet has no engine-wide task queue, so fn
+// runs on a goroutine of its own; Conn.Post reaches a connection's loop.
+func (e *engine) Post(fn func()) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.draining {
+		return reactor.ErrClosed
+	}
+	go fn()
+	return nil
+}
+
+// Shutdown implements reactor.Engine. gnet closes its connections at once
+// and writes what it has queued only while the socket takes it: output
+// beyond that is dropped (a limit of gnet, see the conformance suite).
+func (e *engine) Shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	if e.draining {
+		// Another Shutdown (or a dying engine) is stopping the engines.
+		e.mu.Unlock()
+		select {
+		case <-e.doneCh:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	e.draining = true
+	servers := e.servers
+	e.mu.Unlock()
+	var first error
+	for _, s := range servers {
+		if err := s.eng.Stop(ctx); err != nil && first == nil {
+			first = err
+		}
+		select {
+		case <-s.ran:
+		case <-ctx.Done():
+			if first == nil {
+				first = ctx.Err()
+			}
+		}
+	}
+	e.doneOnce.Do(func() { close(e.doneCh) })
+	return first
+}
+
+// Done implements reactor.Engine.
+func (e *engine) Done() <-chan struct{} { return e.doneCh }
+
+// Err implements reactor.Engine.
+func (e *engine) Err() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.err
+}
+
+// logger sends gnet's log lines to the Loop's slog.Logger, so gnet does not
+// print to stdout, where serve prints its "listening" lines. gnet's Info
+// lines are Debug here.
+type logger struct{ l *slog.Logger }
+
+func (g logger) Debugf(f string, a ...any) { g.l.Debug("gnet: " + fmt.Sprintf(f, a...)) }
+func (g logger) Infof(f string, a ...any)  { g.l.Debug("gnet: " + fmt.Sprintf(f, a...)) }
+func (g logger) Warnf(f string, a ...any)  { g.l.Warn("gnet: " + fmt.Sprintf(f, a...)) }
+func (g logger) Errorf(f string, a ...any) { g.l.Error("gnet: " + fmt.Sprintf(f, a...)) }
+func (g logger) Fatalf(f string, a ...any) { g.l.Error("gnet: fatal: " + fmt.Sprintf(f, a...)) }

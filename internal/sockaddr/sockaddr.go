@@ -1,0 +1,32 @@
+// Package sockaddr converts between the kernel's socket addresses and
+// package net's, for the reactor and the backends that ask a socket for its
+// addresses.
+package sockaddr
+
+import (
+	"net"
+
+	"golang.org/x/sys/unix"
+)
+
+// ToNet converts a socket address to a net.Addr: a *net.TCPAddr for IPv4 and
+// IPv6 (IPv4-mapped IPv6 addresses stay as they are), a *net.UnixAddr for a
+// Unix socket. Anything else, or nil, gives a nil interface, never a typed
+// nil inside a non-nil net.Addr.
+func ToNet(sa unix.Sockaddr) net.Addr {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return &net.TCPAddr{IP: append(net.IP(nil), a.Addr[:]...), Port: a.Port}
+	case *unix.SockaddrInet6:
+		ta := &net.TCPAddr{IP: append(net.IP(nil), a.Addr[:]...), Port: a.Port}
+		if a.ZoneId != 0 {
+			if ifi, err := net.InterfaceByIndex(int(a.ZoneId)); err == nil {
+				ta.Zone = ifi.Name
+			}
+		}
+		return ta
+	case *unix.SockaddrUnix:
+		return &net.UnixAddr{Name: a.Name, Net: "unix"}
+	}
+	return nil
+}
