@@ -7,13 +7,26 @@
 // O(connections) per turn and only works with a level-triggered select. This
 // loop instead remembers, per connection, what the kernel last said: an edge
 // sets "readable" or "writable", and a Read or Write that hits EAGAIN clears
-// it. A turn serves only the ready list, the connections where
+// it. A turn serves only the ready list, the entries where
 // (readable && WantsRecv) || (writable && WantsSend), so it costs O(active).
 // After every handler call the loop asks that handler again at once: output
 // queued by HandleRecv on a writable socket is sent in the same turn, with no
-// new kernel edge. Each connection has a budget of calls per turn; one still
-// ready when it runs out goes back on the ready list, since the kernel will
-// not signal it again. Within a turn, reads come before writes (Redis ae).
+// new kernel edge. Each entry may move a budget of bytes per turn (64 KiB by
+// default, as Redis caps a connection's work per event); one still ready
+// when it runs out goes back on the ready list, since the kernel will not
+// signal it again. Within a turn, reads come before writes (Redis ae).
+//
+// The loop's entries are of kinds, each with its own rule for when a read
+// means "drained": a stream connection takes a short read as drained, except
+// after the peer's FIN or urgent data (TCP's urgent mark stops a read with
+// more queued behind it); a listener is drained only by EAGAIN, and spends
+// its budget on accepts.
+//
+// Handlers change their wants in their own calls, and the loop asks after
+// each. When wants change from outside (another connection's handler, a
+// posted function), Conn.Wake puts the connection back on the ready list,
+// with no system call. HandleClose always runs after the handler call that
+// closed the connection has returned.
 //
 // Usage:
 //
@@ -23,12 +36,18 @@
 //	...
 //	err = l.Shutdown(ctx) // stop accepting, flush, close
 //
-// The same handlers run on other backends (WithBackend): "gnetpoll" (this
-// loop over gnet's level-triggered poller), "gnet" (gnet's whole engine) and
-// "net" (Go's net package, a goroutine per connection), so they can be
-// compared on the same work.
+// The core imports no other backend. The same handlers run on other backends
+// given to New: this loop over another poller (WithPoller; poller/gnetpoll
+// is gnet's), or another engine altogether (WithEngine; backend/gnet is
+// gnet's whole engine, backend/stdnet Go's net package). Package backend
+// names them all for programs that pick one at run time.
 //
 // Conn methods and handler calls happen on the connection's loop goroutine.
 // Other goroutines reach a loop with Post or Conn.Post, which go through the
-// poller's wake-up; there are no locks on the I/O path.
+// poller's wake-up; there are no locks on the I/O path. Listen, Dial and
+// Post never wait for a loop, so handlers may call them too.
+//
+// A handler that panics is not recovered: the panic ends the program, as in
+// package net's handlers and unlike net/http's. A handler reports failure by
+// returning an error, which closes its connection only.
 package reactor

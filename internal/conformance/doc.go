@@ -1,7 +1,7 @@
 // Package conformance is the behaviour suite that every reactor backend must
 // pass, in the shape of CPython's BaseSelectorTestCase: each test runs once
 // per name in backend.Names(), as a subtest "backend=NAME", against a Loop
-// made with reactor.WithBackend(NAME).
+// made with backend.New(NAME).
 //
 // The tests talk to the Loop only over loopback TCP (127.0.0.1:0) with Go's
 // net package as the client, and observe the server through handler
