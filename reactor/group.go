@@ -65,7 +65,7 @@ func (g *group) Listen(network, address string, f Factory) (net.Addr, error) {
 		// SO_REUSEPORT lets any process of this user join a port's group, so
 		// a second server would silently share the port. A plain bind first
 		// fails with EADDRINUSE if anything holds it.
-		if err := probeBind(domain, sa); err != nil {
+		if err := probeBind(domain, sa, network); err != nil {
 			return nil, err
 		}
 	}
@@ -77,7 +77,7 @@ func (g *group) Listen(network, address string, f Factory) (net.Addr, error) {
 		return nil, err
 	}
 	for i := range g.loops {
-		fd, err := listenSocket(domain, sa, reuse)
+		fd, err := listenSocket(domain, sa, network, reuse)
 		if err != nil {
 			return fail(err)
 		}
@@ -157,7 +157,7 @@ func (a *acceptor) HandleRecv() error {
 
 // probeBind binds a socket without SO_REUSEPORT to sa and closes it: it fails
 // if the address is taken, even by a SO_REUSEPORT group. Port 0 needs no probe.
-func probeBind(domain int, sa unix.Sockaddr) error {
+func probeBind(domain int, sa unix.Sockaddr, network string) error {
 	switch a := sa.(type) {
 	case *unix.SockaddrInet4:
 		if a.Port == 0 {
@@ -174,7 +174,7 @@ func probeBind(domain int, sa unix.Sockaddr) error {
 	}
 	defer unix.Close(fd)
 	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1) // as the real ones: TIME_WAIT is no conflict
-	dualStack(fd, domain, sa)
+	dualStack(fd, sa, network)
 	if err := unix.Bind(fd, sa); err != nil {
 		return os.NewSyscallError("bind", err)
 	}
@@ -182,7 +182,7 @@ func probeBind(domain int, sa unix.Sockaddr) error {
 }
 
 // listenSocket makes a bound, listening, non-blocking socket.
-func listenSocket(domain int, sa unix.Sockaddr, reusePort bool) (int, error) {
+func listenSocket(domain int, sa unix.Sockaddr, network string, reusePort bool) (int, error) {
 	fd, err := newSocket(domain)
 	if err != nil {
 		return -1, os.NewSyscallError("socket", err)
@@ -197,7 +197,7 @@ func listenSocket(domain int, sa unix.Sockaddr, reusePort bool) (int, error) {
 			return -1, os.NewSyscallError("setsockopt", err)
 		}
 	}
-	dualStack(fd, domain, sa)
+	dualStack(fd, sa, network)
 	if err := unix.Bind(fd, sa); err != nil {
 		unix.Close(fd)
 		return -1, os.NewSyscallError("bind", err)
@@ -209,12 +209,16 @@ func listenSocket(domain int, sa unix.Sockaddr, reusePort bool) (int, error) {
 	return fd, nil
 }
 
-// dualStack lets an IPv6 socket bound to the unspecified address take IPv4
-// connections too, as package net does for ":PORT"; resolve picks that
-// socket only for "tcp" with no host.
-func dualStack(fd, domain int, sa unix.Sockaddr) {
-	if a, ok := sa.(*unix.SockaddrInet6); ok && domain == unix.AF_INET6 && a.Addr == [16]byte{} {
-		unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0)
+// dualStack sets IPV6_V6ONLY on an IPv6 socket bound to the unspecified
+// address as package net does: off for "tcp" (":PORT" takes IPv4
+// connections too), on for "tcp6".
+func dualStack(fd int, sa unix.Sockaddr, network string) {
+	if a, ok := sa.(*unix.SockaddrInet6); ok && a.Addr == [16]byte{} {
+		v6only := 0
+		if network == "tcp6" {
+			v6only = 1
+		}
+		unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, v6only)
 	}
 }
 
