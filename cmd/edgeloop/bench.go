@@ -14,6 +14,8 @@ import (
 
 	"github.com/edgeloop/edgeloop/internal/benchkit"
 	"github.com/edgeloop/edgeloop/reactor"
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 )
 
 // protocols maps a --protocols name to its message size.
@@ -37,7 +39,8 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 			"workloads in one run, interleaved (A B C A B C ...). Each server runs in its\n"+
 			"own process on CPU 0 with GOMAXPROCS=1 and one loop; the load generator runs\n"+
 			"here on the other CPUs. Prints a markdown table and writes DIR/results.json,\n"+
-			"DIR/table.md and the charts DIR/cpu.svg and DIR/throughput.svg.\n\nFlags:\n")
+			"DIR/table.md and the charts DIR/cpu.svg and DIR/throughput.svg. Progress goes\n"+
+			"to stderr: a bar when it is a terminal, else one plain line per cell.\n\nFlags:\n")
 		printFlags(fs)
 	}
 	if err := fs.Parse(args); err != nil {
@@ -88,15 +91,17 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stderr, "edgeloop bench: %s\n", pinned)
+	update, endProgress := progress(stderr)
 	rows, err := benchkit.RunMatrix(benchkit.Config{
 		Servers:   servers,
 		Workloads: workloads,
 		Window:    benchkit.Window{Warmup: *warmup, Duration: *duration},
 		Reps:      *reps,
-		Progress:  progressBar(stderr),
+		Progress:  update,
 	})
+	endProgress()
 	if err != nil {
-		fmt.Fprintln(stderr, "\nedgeloop bench:", err)
+		fmt.Fprintln(stderr, "edgeloop bench:", err)
 		return 1
 	}
 	meta := benchkit.Meta{
@@ -130,20 +135,48 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// progressBar draws "[#####.....] 12/45 echo/size=64/conns=64 epoll".
-func progressBar(w io.Writer) func(done, total int, wl benchkit.Workload, server string) {
-	return func(done, total int, wl benchkit.Workload, server string) {
-		const width = 30
-		filled := width * done / max(total, 1)
-		label := ""
-		if server != "" {
-			label = wl.Name() + " " + server
+// progress reports the matrix's progress on w. On a terminal it redraws one
+// bar in place; anywhere else (a log, a pipe, a file) it writes one plain
+// line per cell and never a carriage return, so logs hold no frames. done
+// ends the report, finishing the bar's line if the run stopped half-way.
+func progress(w io.Writer) (update func(done, total int, wl benchkit.Workload, server string), done func()) {
+	if !isTerminal(w) {
+		return func(done, total int, wl benchkit.Workload, server string) {
+			if server != "" {
+				fmt.Fprintf(w, "edgeloop bench: cell %d/%d: %s %s\n", done+1, total, wl.Name(), server)
+			}
+		}, func() {}
+	}
+	var bar *progressbar.ProgressBar
+	finished := false
+	update = func(done, total int, wl benchkit.Workload, server string) {
+		if bar == nil {
+			bar = progressbar.NewOptions(total,
+				progressbar.OptionSetWriter(w),
+				progressbar.OptionSetWidth(30),
+				progressbar.OptionShowCount(),
+				progressbar.OptionSetElapsedTime(true),
+				progressbar.OptionSetPredictTime(true),
+				progressbar.OptionOnCompletion(func() { fmt.Fprintln(w); finished = true }))
 		}
-		fmt.Fprintf(w, "\r[%s%s] %d/%d %-40s", strings.Repeat("#", filled), strings.Repeat(".", width-filled), done, total, label)
-		if done == total {
+		if server != "" {
+			bar.Describe(fmt.Sprintf("%-28s %-8s", wl.Name(), server))
+		} else {
+			bar.Describe("")
+		}
+		bar.Set(done)
+	}
+	return update, func() {
+		if bar != nil && !finished {
 			fmt.Fprintln(w)
 		}
 	}
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 func split(s string) []string {

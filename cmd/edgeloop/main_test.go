@@ -261,3 +261,26 @@ func TestServeFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestBenchNonTerminalHasNoCarriageReturn: with its output going to pipes,
+// as in CI or `edgeloop bench 2>log`, bench writes plain lines, one per
+// cell, and no carriage-return frames.
+func TestBenchNonTerminalHasNoCarriageReturn(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, "bench", "--duration", "200ms", "--warmup", "50ms", "--reps", "1",
+		"--backends", "epoll", "--protocols", "echo", "--conns", "8", "--out", t.TempDir())
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("edgeloop bench: %v; stderr:\n%s", err, &stderr)
+	}
+	for name, out := range map[string][]byte{"stdout": stdout.Bytes(), "stderr": stderr.Bytes()} {
+		if i := bytes.IndexByte(out, '\r'); i >= 0 {
+			t.Errorf("%s has a carriage return at byte %d:\n%q", name, i, out)
+		}
+	}
+	if !strings.Contains(stderr.String(), "cell 2/2: echo/size=64/conns=8 epoll\n") {
+		t.Errorf("stderr lacks a plain line per cell:\n%s", &stderr)
+	}
+}
