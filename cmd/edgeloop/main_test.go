@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -56,8 +57,31 @@ func needTool(t *testing.T, name string) string {
 type served struct {
 	cmd    *exec.Cmd
 	addrs  map[string]string // service -> address
-	stderr *bytes.Buffer
+	stderr *logBuffer
 	waited chan error
+}
+
+// logBuffer collects a child's stderr; it may be read while the child writes.
+type logBuffer struct {
+	mu      sync.Mutex
+	b       bytes.Buffer
+	changed chan struct{} // closed and replaced on every Write
+}
+
+func newLogBuffer() *logBuffer { return &logBuffer{changed: make(chan struct{})} }
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	close(l.changed)
+	l.changed = make(chan struct{})
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // startServe runs edgeloop serve with args and waits for want "listening" lines.
@@ -68,7 +92,7 @@ func startServe(t *testing.T, want int, args ...string) *served {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &served{cmd: cmd, addrs: map[string]string{}, stderr: new(bytes.Buffer), waited: make(chan error, 1)}
+	s := &served{cmd: cmd, addrs: map[string]string{}, stderr: newLogBuffer(), waited: make(chan error, 1)}
 	cmd.Stderr = s.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -227,6 +251,24 @@ func TestServeSignalExitsFast(t *testing.T) {
 	}
 }
 
+// runCmd runs the edgeloop binary to its end and returns its exit code,
+// stdout and stderr.
+func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var o, e bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, o.String(), e.String()
+}
+
 func TestServeFlags(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -236,29 +278,103 @@ func TestServeFlags(t *testing.T) {
 	}{
 		{"help", []string{"serve", "--help"}, 0, "--echo"},
 		{"top help", []string{"--help"}, 0, "edgeloop serve"},
-		{"only service disabled", []string{"serve", "--echo", ""}, 2, "no service"},
-		{"unknown backend", []string{"serve", "--backend", "nope", "--echo", "127.0.0.1:0"}, 1, "unknown backend"},
 		{"unknown command", []string{"frobnicate"}, 2, "unknown command"},
-		{"stray argument", []string{"serve", "extra"}, 2, "unexpected argument"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			out, err := exec.CommandContext(ctx, bin, tc.args...).CombinedOutput()
-			code := 0
-			if ee, ok := err.(*exec.ExitError); ok {
-				code = ee.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
+			code, stdout, stderr := runCmd(t, tc.args...)
 			if code != tc.code {
-				t.Errorf("exit code %d, want %d; output:\n%s", code, tc.code, out)
+				t.Errorf("exit code %d, want %d; output:\n%s%s", code, tc.code, stdout, stderr)
 			}
-			if !strings.Contains(string(out), tc.inOutput) {
-				t.Errorf("output lacks %q:\n%s", tc.inOutput, out)
+			if !strings.Contains(stdout+stderr, tc.inOutput) {
+				t.Errorf("output lacks %q:\n%s%s", tc.inOutput, stdout, stderr)
 			}
 		})
+	}
+}
+
+// TestServeHelpSaysWhatIsRefused: each flag's help says what it does with
+// values out of range, and the exit statuses are listed.
+func TestServeHelpSaysWhatIsRefused(t *testing.T) {
+	_, help, _ := runCmd(t, "serve", "--help")
+	for _, flag := range []string{"--echo", "--backend", "--loops"} {
+		i := strings.Index(help, "\n  "+flag+" ")
+		if i < 0 {
+			t.Fatalf("help lacks %s:\n%s", flag, help)
+		}
+		text := help[i+1:]
+		if j := strings.Index(text, "\n  --"); j >= 0 {
+			text = text[:j]
+		}
+		if !strings.Contains(text, "Refused (exit 2)") {
+			t.Errorf("help of %s does not say what is refused:\n%s", flag, text)
+		}
+	}
+	for _, want := range []string{"Exit status: 0", "2 for a bad command line"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("help lacks %q:\n%s", want, help)
+		}
+	}
+}
+
+// TestServeRefusesBadFlags: every nonsense value is refused before anything
+// starts, with exit 2 and one line "edgeloop serve: ..." on stderr, the
+// style of all serve's errors.
+func TestServeRefusesBadFlags(t *testing.T) {
+	backends := strings.Join(reactor.Backends(), ", ")
+	tests := []struct {
+		name string
+		args []string
+		want string // in the message
+	}{
+		{"loops 0", []string{"--loops", "0"}, "--loops 0 is out of range: give 1 to 1024"},
+		{"loops negative", []string{"--loops", "-3"}, "--loops -3 is out of range"},
+		{"loops too many", []string{"--loops", "1025"}, "--loops 1025 is out of range"},
+		{"loops not a number", []string{"--loops", "x"}, `invalid value "x" for flag -loops`},
+		{"unknown backend", []string{"--backend", "nosuch"}, `unknown backend "nosuch": the backends are ` + backends},
+		{"address without port", []string{"--echo", "nonsense"}, `--echo "nonsense": want HOST:PORT`},
+		{"port too large", []string{"--echo", "127.0.0.1:65536"}, `port "65536" is neither 0-65535`},
+		{"port negative", []string{"--echo", "127.0.0.1:-1"}, `port "-1" is neither 0-65535`},
+		{"only service disabled", []string{"--echo", ""}, "no service to run"},
+		{"unknown flag", []string{"--frob"}, "flag provided but not defined: -frob"},
+		{"stray argument", []string{"extra"}, `unexpected argument "extra"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// A good address, so that only the flag under test is wrong.
+			args := append([]string{"serve", "--echo", "127.0.0.1:0"}, tc.args...)
+			code, stdout, stderr := runCmd(t, args...)
+			if code != 2 {
+				t.Errorf("exit code %d, want 2; stderr:\n%s", code, stderr)
+			}
+			if stdout != "" {
+				t.Errorf("stdout %q, want nothing: no service may start", stdout)
+			}
+			if !strings.HasPrefix(stderr, "edgeloop serve: ") || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("stderr is not one line \"edgeloop serve: ...\":\n%s", stderr)
+			}
+			if !strings.Contains(stderr, tc.want) {
+				t.Errorf("stderr lacks %q:\n%s", tc.want, stderr)
+			}
+		})
+	}
+}
+
+// TestServeListenErrorIsOneLine: a failure after start-up (here the port is
+// taken) is reported in the same style, with exit 1.
+func TestServeListenErrorIsOneLine(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	code, _, stderr := runCmd(t, "serve", "--loops", "1", "--echo", taken.Addr().String())
+	if code != 1 {
+		t.Errorf("exit code %d, want 1; stderr:\n%s", code, stderr)
+	}
+	if !strings.HasPrefix(stderr, "edgeloop serve: echo: ") || strings.Count(stderr, "\n") != 1 ||
+		!strings.Contains(stderr, "address already in use") {
+		t.Errorf("stderr is not one line \"edgeloop serve: echo: ... address already in use\":\n%s", stderr)
 	}
 }
 
