@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -82,6 +83,26 @@ func (l *logBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// waitFor waits until the output holds s, and fails the test if it does not
+// within d.
+func (l *logBuffer) waitFor(t *testing.T, s string, d time.Duration) {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		l.mu.Lock()
+		found, changed := strings.Contains(l.b.String(), s), l.changed
+		l.mu.Unlock()
+		if found {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("stderr did not show %q within %v:\n%s", s, d, l)
+		}
+	}
 }
 
 // startServe runs edgeloop serve with args and waits for want "listening" lines.
@@ -310,7 +331,7 @@ func TestServeHelpSaysWhatIsRefused(t *testing.T) {
 			t.Errorf("help of %s does not say what is refused:\n%s", flag, text)
 		}
 	}
-	for _, want := range []string{"Exit status: 0", "2 for a bad command line"} {
+	for _, want := range []string{"second SIGINT or SIGTERM", "3 if a second signal"} {
 		if !strings.Contains(help, want) {
 			t.Errorf("help lacks %q:\n%s", want, help)
 		}
@@ -375,6 +396,52 @@ func TestServeListenErrorIsOneLine(t *testing.T) {
 	if !strings.HasPrefix(stderr, "edgeloop serve: echo: ") || strings.Count(stderr, "\n") != 1 ||
 		!strings.Contains(stderr, "address already in use") {
 		t.Errorf("stderr is not one line \"edgeloop serve: echo: ... address already in use\":\n%s", stderr)
+	}
+}
+
+// TestServeSecondSignalForcesExit: a second SIGINT or SIGTERM during the
+// graceful shutdown exits at once, with status 3, instead of waiting for
+// the shutdown's bound.
+func TestServeSecondSignalForcesExit(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			s := startServe(t, 1, "--echo", "127.0.0.1:0", "--loops", "1")
+			// A peer that sends and never reads the echo. Fill the pipe: write
+			// until a write makes no progress for 200 ms. The server then
+			// holds echo output it cannot send (at its output cap it stopped
+			// reading), so the graceful shutdown waits for this peer until
+			// its bound.
+			c, err := net.Dial("tcp", s.addrs["echo"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			buf := make([]byte, 64<<10)
+			for deadline := time.Now().Add(20 * time.Second); ; {
+				if time.Now().After(deadline) {
+					t.Fatal("the connection still took data after 20s without reading")
+				}
+				c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+				if _, err := c.Write(buf); errors.Is(err, os.ErrDeadlineExceeded) {
+					break
+				} else if err != nil {
+					t.Fatal(err)
+				}
+			}
+			s.cmd.Process.Signal(sig)
+			s.stderr.waitFor(t, `msg="shutting down"`, 10*time.Second)
+			code, took := s.stop(t, sig)
+			t.Logf("exit %d %v after the second %v", code, took, sig)
+			if code != 3 {
+				t.Errorf("exit code %d, want 3; stderr:\n%s", code, s.stderr)
+			}
+			if took > shutdownGrace/2 {
+				t.Errorf("exit took %v after the second signal, want at once (the bound is %v)", took, shutdownGrace)
+			}
+			if !strings.Contains(s.stderr.String(), "edgeloop serve: second signal") {
+				t.Errorf("stderr does not say why it exited:\n%s", s.stderr)
+			}
+		})
 	}
 }
 

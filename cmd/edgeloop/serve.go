@@ -45,6 +45,7 @@ const (
 	exitOK     = 0 // shut down gracefully
 	exitFailed = 1 // serving failed: a listen error, the loops stopped
 	exitUsage  = 2 // a bad command line: nothing was started
+	exitForced = 3 // a second signal cut the graceful shutdown short
 )
 
 func serve(args []string, stdout, stderr io.Writer) int {
@@ -72,10 +73,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			"Runs the services. With no service flag, every service runs on its default\n"+
 			"address; with one or more, only those run. SIGINT or SIGTERM shuts down\n"+
 			"gracefully: stop accepting, flush queued output, close, exit 0. The flush\n"+
-			"is bounded by %v.\n\n"+
+			"is bounded by %v; a second SIGINT or SIGTERM during it exits at once.\n\n"+
 			"Exit status: 0 after a graceful shutdown; 1 if serving failed (a listen\n"+
 			"error, the loops stopped); 2 for a bad command line, when nothing is\n"+
-			"started.\n\nFlags:\n", shutdownGrace)
+			"started; 3 if a second signal cut the shutdown short.\n\nFlags:\n", shutdownGrace)
 		printFlags(fs)
 	}
 	if err := fs.Parse(args); err != nil {
@@ -118,7 +119,8 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 
-	sigs := make(chan os.Signal, 1)
+	// Signals are counted, not just noticed: the second one ends the shutdown.
+	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
@@ -145,8 +147,15 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	log.Info("shutting down", "signal", sig.String(), "bound", shutdownGrace)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	if err := l.Shutdown(sctx); err != nil {
-		log.Warn("shutdown cut short", "err", err)
+	shut := make(chan error, 1)
+	go func() { shut <- l.Shutdown(sctx) }()
+	select {
+	case err := <-shut:
+		if err != nil {
+			log.Warn("shutdown cut short", "err", err)
+		}
+	case sig := <-sigs:
+		return fail(exitForced, "second signal (%v) during shutdown: exiting at once, without flushing", sig)
 	}
 	log.Info("stopped")
 	return exitOK
