@@ -467,3 +467,80 @@ func TestBenchNonTerminalHasNoCarriageReturn(t *testing.T) {
 		t.Errorf("stderr lacks a plain line per cell:\n%s", &stderr)
 	}
 }
+
+// TestBenchRefusesBadFlags: every nonsense value is refused before anything
+// runs, with exit 2 and one line "edgeloop bench: ...".
+func TestBenchRefusesBadFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string // in the message
+	}{
+		{"duration 0", []string{"--duration", "0"}, "--duration 0s is too short: give at least 10ms"},
+		{"duration negative", []string{"--duration", "-1s"}, "--duration -1s is too short"},
+		{"duration too short", []string{"--duration", "1ms"}, "--duration 1ms is too short"},
+		{"warmup negative", []string{"--warmup", "-1ms"}, "--warmup -1ms is negative"},
+		{"reps 0", []string{"--reps", "0"}, "--reps 0 is out of range: give 1 or more"},
+		{"reps negative", []string{"--reps", "-2"}, "--reps -2 is out of range"},
+		{"conns 0", []string{"--conns", "0"}, "--conns 0 is out of range: give 1 to"},
+		{"conns negative", []string{"--conns", "64,-5"}, "--conns -5 is out of range"},
+		{"conns past the fd limit", []string{"--conns", "99999999"}, "--conns 99999999 is out of range"},
+		{"conns not a number", []string{"--conns", "x"}, `--conns "x" is not a number`},
+		{"conns repeated", []string{"--conns", "8,8"}, `--conns lists "8" twice`},
+		{"no protocol", []string{"--protocols", ""}, "--protocols is empty"},
+		{"unknown protocol", []string{"--protocols", "nosuch"}, `unknown protocol "nosuch": the protocols are echo, echo16k`},
+		{"protocol repeated", []string{"--protocols", "echo,echo"}, `--protocols lists "echo" twice`},
+		{"unknown backend", []string{"--backends", "nosuch"}, `unknown backend "nosuch"`},
+		{"backend repeated", []string{"--backends", "epoll,epoll"}, `--backends lists "epoll" twice`},
+		{"no out dir", []string{"--out", ""}, "--out is empty"},
+		{"not a duration", []string{"--warmup", "soon"}, `invalid value "soon" for flag -warmup`},
+		{"unknown flag", []string{"--frob"}, "flag provided but not defined: -frob"},
+		{"stray argument", []string{"extra"}, `unexpected argument "extra"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// The smallest run, should the value under test (given last,
+			// so it wins) be taken after all.
+			out := filepath.Join(t.TempDir(), "out")
+			args := append([]string{"bench", "--backends", "epoll", "--protocols", "echo", "--conns", "8",
+				"--duration", "10ms", "--warmup", "0", "--reps", "1", "--out", out}, tc.args...)
+			code, stdout, stderr := runCmd(t, args...)
+			if code != 2 {
+				t.Errorf("exit code %d, want 2; stderr:\n%s", code, stderr)
+			}
+			if stdout != "" {
+				t.Errorf("stdout %q, want nothing: no benchmark may run", stdout)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("%s was made: no benchmark may run", out)
+			}
+			if !strings.HasPrefix(stderr, "edgeloop bench: ") || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("stderr is not one line \"edgeloop bench: ...\":\n%s", stderr)
+			}
+			if !strings.Contains(stderr, tc.want) {
+				t.Errorf("stderr lacks %q:\n%s", tc.want, stderr)
+			}
+		})
+	}
+}
+
+// TestBenchHelpSaysWhatIsRefused: each flag's help says what it refuses.
+func TestBenchHelpSaysWhatIsRefused(t *testing.T) {
+	code, help, _ := runCmd(t, "bench", "--help")
+	if code != 0 {
+		t.Fatalf("exit code %d, want 0", code)
+	}
+	for _, flag := range []string{"--backends", "--protocols", "--conns", "--duration", "--warmup", "--reps", "--out"} {
+		i := strings.Index(help, "\n  "+flag+" ")
+		if i < 0 {
+			t.Fatalf("help lacks %s:\n%s", flag, help)
+		}
+		text := help[i+1:]
+		if j := strings.Index(text, "\n  --"); j >= 0 {
+			text = text[:j]
+		}
+		if !strings.Contains(text, "Refused (exit 2)") {
+			t.Errorf("help of %s does not say what is refused:\n%s", flag, text)
+		}
+	}
+}
