@@ -10,49 +10,109 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/edgeloop/edgeloop/backend"
 
 	"github.com/edgeloop/edgeloop/internal/benchkit"
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 )
 
 // protocols maps a --protocols name to its message size.
 var protocols = map[string]int{"echo": 64, "echo16k": 16 << 10}
 
+// minWindow is the shortest --duration: a shorter window holds too few
+// round trips, and too little server CPU time, to measure.
+const minWindow = 10 * time.Millisecond
+
+// fdMargin is how many descriptors a process needs beside its connections.
+const fdMargin = 64
+
+// maxConns is the most connections a cell may have. Each holds a descriptor
+// in the load generator (this process) and one in the server, and a process
+// may open RLIMIT_NOFILE of them (Go raises the soft limit to the hard one).
+func maxConns() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 1024 - fdMargin
+	}
+	return int(min(uint64(rl.Cur), 1<<20)) - fdMargin
+}
+
 // benchCmd runs the benchmark matrix and writes the table, results.json and
 // the charts.
 func benchCmd(args []string, stdout, stderr io.Writer) int {
+	// Every error is one line, "edgeloop bench: ...", the flag package's
+	// included; a bad command line exits 2 before anything runs.
+	fail := func(code int, format string, a ...any) int {
+		fmt.Fprintf(stderr, "edgeloop bench: "+format+"\n", a...)
+		return code
+	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	backends := fs.String("backends", strings.Join(backend.Names(), ","), "comma-separated `LIST` of backends (the C floor is always added)")
-	protos := fs.String("protocols", "echo,echo16k", "comma-separated `LIST`: echo (64 B ping-pong), echo16k (16 KiB ping-pong)")
-	conns := fs.String("conns", "", "comma-separated connection counts (default: 64,1000 for echo, 64 for echo16k)")
-	duration := fs.Duration("duration", 2*time.Second, "measured window per cell")
-	warmup := fs.Duration("warmup", 300*time.Millisecond, "load before each window")
-	reps := fs.Int("reps", 3, "interleaved repetitions per cell; the median is reported")
-	out := fs.String("out", "bench-results", "`DIR` for results.json, table.md, cpu.svg and throughput.svg")
+	fs.SetOutput(io.Discard)
+	backends := fs.String("backends", strings.Join(backend.Names(), ","), "comma-separated `LIST` of backends, each once; the C floor is always added,\n"+
+		"and an empty LIST measures it alone. Refused (exit 2): an unknown or\n"+
+		"repeated name.")
+	protos := fs.String("protocols", "echo,echo16k", "comma-separated `LIST`: echo (64 B ping-pong), echo16k (16 KiB ping-pong).\n"+
+		"Refused (exit 2): an empty LIST, an unknown or repeated name.")
+	conns := fs.String("conns", "", fmt.Sprintf("comma-separated `LIST` of connection counts for every protocol, each from 1\n"+
+		"to %d (the open-file limit less %d). Default: 64,1000 for echo, 64 for\n"+
+		"echo16k. Refused (exit 2): a count out of range, not a number, or repeated.", maxConns(), fdMargin))
+	duration := fs.Duration("duration", 2*time.Second, fmt.Sprintf("measured window per cell, a `DURATION` of at least %v. Refused (exit 2): shorter.", minWindow))
+	warmup := fs.Duration("warmup", 300*time.Millisecond, "load before each window, a `DURATION` of 0 or more. Refused (exit 2): negative.")
+	reps := fs.Int("reps", 3, "`N` interleaved repetitions per cell, 1 or more; the median is reported.\n"+
+		"Refused (exit 2): less than 1.")
+	out := fs.String("out", "bench-results", "`DIR` for results.json, table.md, cpu.svg and throughput.svg, made if\n"+
+		"missing. Refused (exit 2): empty.")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: edgeloop bench [flags]\n\n"+
 			"Measures every backend and a minimal C epoll server (the floor) on the same\n"+
 			"workloads in one run, interleaved (A B C A B C ...). Each server runs in its\n"+
 			"own process on CPU 0 with GOMAXPROCS=1 and one loop; the load generator runs\n"+
 			"here on the other CPUs. Prints a markdown table and writes DIR/results.json,\n"+
-			"DIR/table.md and the charts DIR/cpu.svg and DIR/throughput.svg.\n\nFlags:\n")
+			"DIR/table.md and the charts DIR/cpu.svg and DIR/throughput.svg. Progress goes\n"+
+			"to stderr: a bar when it is a terminal, else one plain line per cell.\n\nFlags:\n")
 		printFlags(fs)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
 			return 0
 		}
-		return 2
+		return fail(2, "%v (see edgeloop bench --help)", err)
+	}
+	switch {
+	case fs.NArg() > 0:
+		return fail(2, "unexpected argument %q", fs.Arg(0))
+	case *duration < minWindow:
+		return fail(2, "--duration %v is too short: give at least %v", *duration, minWindow)
+	case *warmup < 0:
+		return fail(2, "--warmup %v is negative: give 0 or more", *warmup)
+	case *reps < 1:
+		return fail(2, "--reps %d is out of range: give 1 or more", *reps)
+	case *out == "":
+		return fail(2, "--out is empty: give a directory")
+	}
+	if d := repeated(split(*protos)); d != "" {
+		return fail(2, "--protocols lists %q twice", d)
+	}
+	if d := repeated(split(*conns)); d != "" {
+		return fail(2, "--conns lists %q twice", d)
+	}
+	if d := repeated(split(*backends)); d != "" {
+		return fail(2, "--backends lists %q twice", d)
+	}
+	if len(split(*protos)) == 0 {
+		return fail(2, "--protocols is empty: give one or more of echo, echo16k")
 	}
 	var workloads []benchkit.Workload
 	for _, p := range split(*protos) {
 		size, ok := protocols[p]
 		if !ok {
-			fmt.Fprintf(stderr, "edgeloop bench: unknown protocol %q\n", p)
-			return 2
+			return fail(2, "unknown protocol %q: the protocols are echo, echo16k", p)
 		}
 		cs := split(*conns)
 		if len(cs) == 0 {
@@ -63,9 +123,11 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		for _, c := range cs {
 			n, err := strconv.Atoi(c)
-			if err != nil || n <= 0 {
-				fmt.Fprintf(stderr, "edgeloop bench: bad connection count %q\n", c)
-				return 2
+			if err != nil {
+				return fail(2, "--conns %q is not a number", c)
+			}
+			if n < 1 || n > maxConns() {
+				return fail(2, "--conns %d is out of range: give 1 to %d connections", n, maxConns())
 			}
 			workloads = append(workloads, benchkit.Workload{Protocol: "echo", Size: size, Conns: n})
 		}
@@ -89,15 +151,17 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stderr, "edgeloop bench: %s\n", pinned)
+	update, endProgress := progress(stderr)
 	rows, err := benchkit.RunMatrix(benchkit.Config{
 		Servers:   servers,
 		Workloads: workloads,
 		Window:    benchkit.Window{Warmup: *warmup, Duration: *duration},
 		Reps:      *reps,
-		Progress:  progressBar(stderr),
+		Progress:  update,
 	})
+	endProgress()
 	if err != nil {
-		fmt.Fprintln(stderr, "\nedgeloop bench:", err)
+		fmt.Fprintln(stderr, "edgeloop bench:", err)
 		return 1
 	}
 	meta := benchkit.Meta{
@@ -131,20 +195,48 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// progressBar draws "[#####.....] 12/45 echo/size=64/conns=64 epoll".
-func progressBar(w io.Writer) func(done, total int, wl benchkit.Workload, server string) {
-	return func(done, total int, wl benchkit.Workload, server string) {
-		const width = 30
-		filled := width * done / max(total, 1)
-		label := ""
-		if server != "" {
-			label = wl.Name() + " " + server
+// progress reports the matrix's progress on w. On a terminal it redraws one
+// bar in place; anywhere else (a log, a pipe, a file) it writes one plain
+// line per cell and never a carriage return, so logs hold no frames. done
+// ends the report, finishing the bar's line if the run stopped half-way.
+func progress(w io.Writer) (update func(done, total int, wl benchkit.Workload, server string), done func()) {
+	if !isTerminal(w) {
+		return func(done, total int, wl benchkit.Workload, server string) {
+			if server != "" {
+				fmt.Fprintf(w, "edgeloop bench: cell %d/%d: %s %s\n", done+1, total, wl.Name(), server)
+			}
+		}, func() {}
+	}
+	var bar *progressbar.ProgressBar
+	finished := false
+	update = func(done, total int, wl benchkit.Workload, server string) {
+		if bar == nil {
+			bar = progressbar.NewOptions(total,
+				progressbar.OptionSetWriter(w),
+				progressbar.OptionSetWidth(30),
+				progressbar.OptionShowCount(),
+				progressbar.OptionSetElapsedTime(true),
+				progressbar.OptionSetPredictTime(true),
+				progressbar.OptionOnCompletion(func() { fmt.Fprintln(w); finished = true }))
 		}
-		fmt.Fprintf(w, "\r[%s%s] %d/%d %-40s", strings.Repeat("#", filled), strings.Repeat(".", width-filled), done, total, label)
-		if done == total {
+		if server != "" {
+			bar.Describe(fmt.Sprintf("%-28s %-8s", wl.Name(), server))
+		} else {
+			bar.Describe("")
+		}
+		bar.Set(done)
+	}
+	return update, func() {
+		if bar != nil && !finished {
 			fmt.Fprintln(w)
 		}
 	}
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 func split(s string) []string {
@@ -155,6 +247,18 @@ func split(s string) []string {
 		}
 	}
 	return out
+}
+
+// repeated returns the first item that list holds twice, or "".
+func repeated(list []string) string {
+	seen := map[string]bool{}
+	for _, x := range list {
+		if seen[x] {
+			return x
+		}
+		seen[x] = true
+	}
+	return ""
 }
 
 func contains(list []string, s string) bool {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -56,8 +58,51 @@ func needTool(t *testing.T, name string) string {
 type served struct {
 	cmd    *exec.Cmd
 	addrs  map[string]string // service -> address
-	stderr *bytes.Buffer
+	stderr *logBuffer
 	waited chan error
+}
+
+// logBuffer collects a child's stderr; it may be read while the child writes.
+type logBuffer struct {
+	mu      sync.Mutex
+	b       bytes.Buffer
+	changed chan struct{} // closed and replaced on every Write
+}
+
+func newLogBuffer() *logBuffer { return &logBuffer{changed: make(chan struct{})} }
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	close(l.changed)
+	l.changed = make(chan struct{})
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// waitFor waits until the output holds s, and fails the test if it does not
+// within d.
+func (l *logBuffer) waitFor(t *testing.T, s string, d time.Duration) {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		l.mu.Lock()
+		found, changed := strings.Contains(l.b.String(), s), l.changed
+		l.mu.Unlock()
+		if found {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("stderr did not show %q within %v:\n%s", s, d, l)
+		}
+	}
 }
 
 // startServe runs edgeloop serve with args and waits for want "listening" lines.
@@ -68,7 +113,7 @@ func startServe(t *testing.T, want int, args ...string) *served {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &served{cmd: cmd, addrs: map[string]string{}, stderr: new(bytes.Buffer), waited: make(chan error, 1)}
+	s := &served{cmd: cmd, addrs: map[string]string{}, stderr: newLogBuffer(), waited: make(chan error, 1)}
 	cmd.Stderr = s.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -227,6 +272,24 @@ func TestServeSignalExitsFast(t *testing.T) {
 	}
 }
 
+// runCmd runs the edgeloop binary to its end and returns its exit code,
+// stdout and stderr.
+func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var o, e bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, o.String(), e.String()
+}
+
 func TestServeFlags(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -236,28 +299,248 @@ func TestServeFlags(t *testing.T) {
 	}{
 		{"help", []string{"serve", "--help"}, 0, "--echo"},
 		{"top help", []string{"--help"}, 0, "edgeloop serve"},
-		{"only service disabled", []string{"serve", "--echo", ""}, 2, "no service"},
-		{"unknown backend", []string{"serve", "--backend", "nope", "--echo", "127.0.0.1:0"}, 1, "unknown backend"},
 		{"unknown command", []string{"frobnicate"}, 2, "unknown command"},
-		{"stray argument", []string{"serve", "extra"}, 2, "unexpected argument"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			out, err := exec.CommandContext(ctx, bin, tc.args...).CombinedOutput()
-			code := 0
-			if ee, ok := err.(*exec.ExitError); ok {
-				code = ee.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
+			code, stdout, stderr := runCmd(t, tc.args...)
 			if code != tc.code {
-				t.Errorf("exit code %d, want %d; output:\n%s", code, tc.code, out)
+				t.Errorf("exit code %d, want %d; output:\n%s%s", code, tc.code, stdout, stderr)
 			}
-			if !strings.Contains(string(out), tc.inOutput) {
-				t.Errorf("output lacks %q:\n%s", tc.inOutput, out)
+			if !strings.Contains(stdout+stderr, tc.inOutput) {
+				t.Errorf("output lacks %q:\n%s%s", tc.inOutput, stdout, stderr)
 			}
 		})
+	}
+}
+
+// TestServeHelpSaysWhatIsRefused: each flag's help says what it does with
+// values out of range, and the exit statuses are listed.
+func TestServeHelpSaysWhatIsRefused(t *testing.T) {
+	_, help, _ := runCmd(t, "serve", "--help")
+	for _, flag := range []string{"--echo", "--backend", "--loops"} {
+		i := strings.Index(help, "\n  "+flag+" ")
+		if i < 0 {
+			t.Fatalf("help lacks %s:\n%s", flag, help)
+		}
+		text := help[i+1:]
+		if j := strings.Index(text, "\n  --"); j >= 0 {
+			text = text[:j]
+		}
+		if !strings.Contains(text, "Refused (exit 2)") {
+			t.Errorf("help of %s does not say what is refused:\n%s", flag, text)
+		}
+	}
+	for _, want := range []string{"second SIGINT or SIGTERM", "3 if a second signal"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("help lacks %q:\n%s", want, help)
+		}
+	}
+}
+
+// TestServeRefusesBadFlags: every nonsense value is refused before anything
+// starts, with exit 2 and one line "edgeloop serve: ..." on stderr, the
+// style of all serve's errors.
+func TestServeRefusesBadFlags(t *testing.T) {
+	backends := strings.Join(backend.Names(), ", ")
+	tests := []struct {
+		name string
+		args []string
+		want string // in the message
+	}{
+		{"loops 0", []string{"--loops", "0"}, "--loops 0 is out of range: give 1 to 1024"},
+		{"loops negative", []string{"--loops", "-3"}, "--loops -3 is out of range"},
+		{"loops too many", []string{"--loops", "1025"}, "--loops 1025 is out of range"},
+		{"loops not a number", []string{"--loops", "x"}, `invalid value "x" for flag -loops`},
+		{"unknown backend", []string{"--backend", "nosuch"}, `unknown backend "nosuch": the backends are ` + backends},
+		{"address without port", []string{"--echo", "nonsense"}, `--echo "nonsense": want HOST:PORT`},
+		{"port too large", []string{"--echo", "127.0.0.1:65536"}, `port "65536" is neither 0-65535`},
+		{"port negative", []string{"--echo", "127.0.0.1:-1"}, `port "-1" is neither 0-65535`},
+		{"only service disabled", []string{"--echo", ""}, "no service to run"},
+		{"unknown flag", []string{"--frob"}, "flag provided but not defined: -frob"},
+		{"stray argument", []string{"extra"}, `unexpected argument "extra"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// A good address, so that only the flag under test is wrong.
+			args := append([]string{"serve", "--echo", "127.0.0.1:0"}, tc.args...)
+			code, stdout, stderr := runCmd(t, args...)
+			if code != 2 {
+				t.Errorf("exit code %d, want 2; stderr:\n%s", code, stderr)
+			}
+			if stdout != "" {
+				t.Errorf("stdout %q, want nothing: no service may start", stdout)
+			}
+			if !strings.HasPrefix(stderr, "edgeloop serve: ") || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("stderr is not one line \"edgeloop serve: ...\":\n%s", stderr)
+			}
+			if !strings.Contains(stderr, tc.want) {
+				t.Errorf("stderr lacks %q:\n%s", tc.want, stderr)
+			}
+		})
+	}
+}
+
+// TestServeListenErrorIsOneLine: a failure after start-up (here the port is
+// taken) is reported in the same style, with exit 1.
+func TestServeListenErrorIsOneLine(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	code, _, stderr := runCmd(t, "serve", "--loops", "1", "--echo", taken.Addr().String())
+	if code != 1 {
+		t.Errorf("exit code %d, want 1; stderr:\n%s", code, stderr)
+	}
+	if !strings.HasPrefix(stderr, "edgeloop serve: echo: ") || strings.Count(stderr, "\n") != 1 ||
+		!strings.Contains(stderr, "address already in use") {
+		t.Errorf("stderr is not one line \"edgeloop serve: echo: ... address already in use\":\n%s", stderr)
+	}
+}
+
+// TestServeSecondSignalForcesExit: a second SIGINT or SIGTERM during the
+// graceful shutdown exits at once, with status 3, instead of waiting for
+// the shutdown's bound.
+func TestServeSecondSignalForcesExit(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			s := startServe(t, 1, "--echo", "127.0.0.1:0", "--loops", "1")
+			// A peer that sends and never reads the echo. Fill the pipe: write
+			// until a write makes no progress for 200 ms. The server then
+			// holds echo output it cannot send (at its output cap it stopped
+			// reading), so the graceful shutdown waits for this peer until
+			// its bound.
+			c, err := net.Dial("tcp", s.addrs["echo"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			buf := make([]byte, 64<<10)
+			for deadline := time.Now().Add(20 * time.Second); ; {
+				if time.Now().After(deadline) {
+					t.Fatal("the connection still took data after 20s without reading")
+				}
+				c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+				if _, err := c.Write(buf); errors.Is(err, os.ErrDeadlineExceeded) {
+					break
+				} else if err != nil {
+					t.Fatal(err)
+				}
+			}
+			s.cmd.Process.Signal(sig)
+			s.stderr.waitFor(t, `msg="shutting down"`, 10*time.Second)
+			code, took := s.stop(t, sig)
+			t.Logf("exit %d %v after the second %v", code, took, sig)
+			if code != 3 {
+				t.Errorf("exit code %d, want 3; stderr:\n%s", code, s.stderr)
+			}
+			if took > shutdownGrace/2 {
+				t.Errorf("exit took %v after the second signal, want at once (the bound is %v)", took, shutdownGrace)
+			}
+			if !strings.Contains(s.stderr.String(), "edgeloop serve: second signal") {
+				t.Errorf("stderr does not say why it exited:\n%s", s.stderr)
+			}
+		})
+	}
+}
+
+// TestBenchNonTerminalHasNoCarriageReturn: with its output going to pipes,
+// as in CI or `edgeloop bench 2>log`, bench writes plain lines, one per
+// cell, and no carriage-return frames.
+func TestBenchNonTerminalHasNoCarriageReturn(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, "bench", "--duration", "200ms", "--warmup", "50ms", "--reps", "1",
+		"--backends", "epoll", "--protocols", "echo", "--conns", "8", "--out", t.TempDir())
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("edgeloop bench: %v; stderr:\n%s", err, &stderr)
+	}
+	for name, out := range map[string][]byte{"stdout": stdout.Bytes(), "stderr": stderr.Bytes()} {
+		if i := bytes.IndexByte(out, '\r'); i >= 0 {
+			t.Errorf("%s has a carriage return at byte %d:\n%q", name, i, out)
+		}
+	}
+	if !strings.Contains(stderr.String(), "cell 2/2: echo/size=64/conns=8 epoll\n") {
+		t.Errorf("stderr lacks a plain line per cell:\n%s", &stderr)
+	}
+}
+
+// TestBenchRefusesBadFlags: every nonsense value is refused before anything
+// runs, with exit 2 and one line "edgeloop bench: ...".
+func TestBenchRefusesBadFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string // in the message
+	}{
+		{"duration 0", []string{"--duration", "0"}, "--duration 0s is too short: give at least 10ms"},
+		{"duration negative", []string{"--duration", "-1s"}, "--duration -1s is too short"},
+		{"duration too short", []string{"--duration", "1ms"}, "--duration 1ms is too short"},
+		{"warmup negative", []string{"--warmup", "-1ms"}, "--warmup -1ms is negative"},
+		{"reps 0", []string{"--reps", "0"}, "--reps 0 is out of range: give 1 or more"},
+		{"reps negative", []string{"--reps", "-2"}, "--reps -2 is out of range"},
+		{"conns 0", []string{"--conns", "0"}, "--conns 0 is out of range: give 1 to"},
+		{"conns negative", []string{"--conns", "64,-5"}, "--conns -5 is out of range"},
+		{"conns past the fd limit", []string{"--conns", "99999999"}, "--conns 99999999 is out of range"},
+		{"conns not a number", []string{"--conns", "x"}, `--conns "x" is not a number`},
+		{"conns repeated", []string{"--conns", "8,8"}, `--conns lists "8" twice`},
+		{"no protocol", []string{"--protocols", ""}, "--protocols is empty"},
+		{"unknown protocol", []string{"--protocols", "nosuch"}, `unknown protocol "nosuch": the protocols are echo, echo16k`},
+		{"protocol repeated", []string{"--protocols", "echo,echo"}, `--protocols lists "echo" twice`},
+		{"unknown backend", []string{"--backends", "nosuch"}, `unknown backend "nosuch"`},
+		{"backend repeated", []string{"--backends", "epoll,epoll"}, `--backends lists "epoll" twice`},
+		{"no out dir", []string{"--out", ""}, "--out is empty"},
+		{"not a duration", []string{"--warmup", "soon"}, `invalid value "soon" for flag -warmup`},
+		{"unknown flag", []string{"--frob"}, "flag provided but not defined: -frob"},
+		{"stray argument", []string{"extra"}, `unexpected argument "extra"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// The smallest run, should the value under test (given last,
+			// so it wins) be taken after all.
+			out := filepath.Join(t.TempDir(), "out")
+			args := append([]string{"bench", "--backends", "epoll", "--protocols", "echo", "--conns", "8",
+				"--duration", "10ms", "--warmup", "0", "--reps", "1", "--out", out}, tc.args...)
+			code, stdout, stderr := runCmd(t, args...)
+			if code != 2 {
+				t.Errorf("exit code %d, want 2; stderr:\n%s", code, stderr)
+			}
+			if stdout != "" {
+				t.Errorf("stdout %q, want nothing: no benchmark may run", stdout)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("%s was made: no benchmark may run", out)
+			}
+			if !strings.HasPrefix(stderr, "edgeloop bench: ") || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("stderr is not one line \"edgeloop bench: ...\":\n%s", stderr)
+			}
+			if !strings.Contains(stderr, tc.want) {
+				t.Errorf("stderr lacks %q:\n%s", tc.want, stderr)
+			}
+		})
+	}
+}
+
+// TestBenchHelpSaysWhatIsRefused: each flag's help says what it refuses.
+func TestBenchHelpSaysWhatIsRefused(t *testing.T) {
+	code, help, _ := runCmd(t, "bench", "--help")
+	if code != 0 {
+		t.Fatalf("exit code %d, want 0", code)
+	}
+	for _, flag := range []string{"--backends", "--protocols", "--conns", "--duration", "--warmup", "--reps", "--out"} {
+		i := strings.Index(help, "\n  "+flag+" ")
+		if i < 0 {
+			t.Fatalf("help lacks %s:\n%s", flag, help)
+		}
+		text := help[i+1:]
+		if j := strings.Index(text, "\n  --"); j >= 0 {
+			text = text[:j]
+		}
+		if !strings.Contains(text, "Refused (exit 2)") {
+			t.Errorf("help of %s does not say what is refused:\n%s", flag, text)
+		}
 	}
 }

@@ -3,7 +3,9 @@ package benchkit
 import (
 	"encoding/json"
 	"fmt"
+	"image/color"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 )
 
 // Markdown writes the table: one row per workload, one column per server,
@@ -91,49 +94,194 @@ func WriteJSON(path string, meta Meta, rows []Row) error {
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
+// Chart sizes, and the margin around the plot and its legend.
+const (
+	chartWidth  = 8 * vg.Inch
+	chartHeight = 4 * vg.Inch
+	chartMargin = 6 * vg.Millimeter
+)
+
+// chart is one of the charts that WriteCharts draws: a bar per server and
+// workload at the median of the repetitions, with whiskers from the lowest
+// to the highest repetition.
+type chart struct {
+	file, title, ylabel string
+	median              func(Cell) float64
+	sample              func(Sample) float64
+}
+
+var charts = []chart{
+	{"cpu.svg", "Server CPU per request (lower is better)", "µs per request",
+		func(c Cell) float64 { return c.SrvUsReq }, func(s Sample) float64 { return s.SrvUsReq }},
+	{"throughput.svg", "Requests per second (higher is better)", "requests/s",
+		func(c Cell) float64 { return c.ReqPerSec }, func(s Sample) float64 { return s.ReqPerSec }},
+}
+
 // WriteCharts draws two grouped bar charts into dir: cpu.svg (server CPU per
-// request, with the floor) and throughput.svg (requests per second).
+// request, with the floor) and throughput.svg (requests per second). Each
+// bar is the median of the repetitions; its whisker spans the lowest to the
+// highest repetition.
 func WriteCharts(dir string, rows []Row) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	charts := []struct {
-		file, title, ylabel string
-		value               func(Cell) float64
-	}{
-		{"cpu.svg", "Server CPU per request (lower is better)", "µs per request", func(c Cell) float64 { return c.SrvUsReq }},
-		{"throughput.svg", "Requests per second (higher is better)", "requests/s", func(c Cell) float64 { return c.ReqPerSec }},
-	}
 	for _, ch := range charts {
-		p := plot.New()
-		p.Title.Text = ch.title
-		p.Y.Label.Text = ch.ylabel
-		names := make([]string, len(rows))
-		for i, r := range rows {
-			names[i] = strings.TrimPrefix(r.Workload, "echo/")
-		}
-		servers := rows[0].Cells
-		width := vg.Points(60 / float64(len(servers)))
-		for si, s := range servers {
-			vals := make(plotter.Values, len(rows))
-			for ri, r := range rows {
-				vals[ri] = ch.value(r.Cells[si])
-			}
-			bars, err := plotter.NewBarChart(vals, width)
-			if err != nil {
-				return err
-			}
-			bars.LineStyle.Width = 0
-			bars.Color = plotutil.Color(si)
-			bars.Offset = width * vg.Length(float64(si)-float64(len(servers)-1)/2)
-			p.Add(bars)
-			p.Legend.Add(s.Server, bars)
-		}
-		p.Legend.Top = true
-		p.NominalX(names...)
-		if err := p.Save(8*vg.Inch, 4*vg.Inch, filepath.Join(dir, ch.file)); err != nil {
+		if err := saveChart(filepath.Join(dir, ch.file), ch, rows); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// saveChart draws ch to path, in the format its extension names (.svg,
+// .png, ...).
+func saveChart(path string, ch chart, rows []Row) error {
+	c, err := draw.NewFormattedCanvas(chartWidth, chartHeight, strings.TrimPrefix(filepath.Ext(path), "."))
+	if err != nil {
+		return err
+	}
+	if _, err := layoutChart(ch, rows, draw.New(c)); err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := c.WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// chartLayout is where layoutChart put things, for tests.
+type chartLayout struct {
+	plot   *plot.Plot
+	area   draw.Canvas // the plot: title, axes and data
+	data   draw.Canvas // the plot's data area
+	legend vg.Rectangle
+}
+
+// layoutChart draws ch on c: the plot on the left, the legend in a column
+// of its own on the right, where it cannot cover a bar.
+func layoutChart(ch chart, rows []Row, c draw.Canvas) (chartLayout, error) {
+	c = draw.Crop(c, chartMargin, -chartMargin, chartMargin, -chartMargin)
+	p := plot.New()
+	p.Title.Text = ch.title
+	p.Title.Padding = 2 * vg.Millimeter
+	p.Y.Label.Text = ch.ylabel
+	p.X.Label.Text = spreadNote(rows)
+	names := make([]string, len(rows))
+	for i, r := range rows {
+		names[i] = strings.TrimPrefix(r.Workload, "echo/")
+	}
+	p.NominalX(names...)
+	// Each workload gets a full unit of the X axis, so the first and last
+	// labels are as wide as the others (NominalX alone pads only the first).
+	p.X.Min, p.X.Max = -0.5, float64(len(rows))-0.5
+	p.Y.Padding = 0
+
+	legend := plot.NewLegend()
+	legend.Top, legend.Left = true, true
+	servers := rows[0].Cells
+	var bars []*plotter.BarChart
+	var marks []*whiskers
+	for si, s := range servers {
+		vals := make(plotter.Values, len(rows))
+		w := &whiskers{lo: make([]float64, len(rows)), hi: make([]float64, len(rows))}
+		w.style = draw.LineStyle{Color: color.Black, Width: vg.Points(0.8)}
+		for ri, r := range rows {
+			vals[ri] = ch.median(r.Cells[si])
+			w.lo[ri], w.hi[ri] = spread(r.Cells[si], ch.sample)
+		}
+		b, err := plotter.NewBarChart(vals, 1)
+		if err != nil {
+			return chartLayout{}, err
+		}
+		b.LineStyle.Width = 0
+		b.Color = plotutil.Color(si)
+		p.Add(b, w)
+		legend.Add(s.Server, b)
+		bars, marks = append(bars, b), append(marks, w)
+	}
+
+	p.Y.Max *= 1.05 // room above the highest whisker
+	legendWidth := legend.Rectangle(c).Size().X + 4*vg.Millimeter
+	area := draw.Crop(c, 0, -legendWidth, 0, 0)
+	data := p.DataCanvas(area)
+	// The bars of one workload fill 3/4 of its unit, side by side, each at
+	// most half an inch wide.
+	unit := data.Size().X / vg.Length(len(rows))
+	width := min(unit*3/4/vg.Length(len(servers)), vg.Inch/2)
+	for si := range bars {
+		off := width * vg.Length(float64(si)-float64(len(servers)-1)/2)
+		bars[si].Width, bars[si].Offset = width, off
+		marks[si].offset, marks[si].cap = off, width/4
+	}
+	p.Draw(area)
+	data = p.DataCanvas(area) // as drawn
+	lc := draw.Crop(c, c.Size().X-legendWidth+4*vg.Millimeter, 0, 0, 0)
+	lc.Max.Y = data.Max.Y // level with the top of the data area
+	legend.Draw(lc)
+	return chartLayout{plot: p, area: area, data: data, legend: legend.Rectangle(lc)}, nil
+}
+
+// spreadNote says what the bars and whiskers mean.
+func spreadNote(rows []Row) string {
+	n := 0
+	for _, r := range rows {
+		for _, c := range r.Cells {
+			n = max(n, len(c.Samples))
+		}
+	}
+	if n < 2 {
+		return "one repetition: no spread measured"
+	}
+	return fmt.Sprintf("bars: median of %d repetitions; whiskers: lowest to highest", n)
+}
+
+// spread returns the lowest and highest of f over c's repetitions (0, 0
+// for a cell without samples).
+func spread(c Cell, f func(Sample) float64) (lo, hi float64) {
+	for i, s := range c.Samples {
+		v := f(s)
+		if i == 0 {
+			lo, hi = v, v
+		}
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	return lo, hi
+}
+
+// whiskers draws, for each workload i, a vertical line from lo[i] to hi[i]
+// with a cap at each end, at x = i shifted by offset, the offset of the bar
+// it belongs to. A whisker whose ends meet (one repetition) is not drawn.
+type whiskers struct {
+	lo, hi      []float64
+	offset, cap vg.Length
+	style       draw.LineStyle
+}
+
+// Plot implements plot.Plotter.
+func (w *whiskers) Plot(c draw.Canvas, p *plot.Plot) {
+	trX, trY := p.Transforms(&c)
+	for i := range w.lo {
+		if w.lo[i] == w.hi[i] {
+			continue
+		}
+		x, lo, hi := trX(float64(i))+w.offset, trY(w.lo[i]), trY(w.hi[i])
+		c.StrokeLine2(w.style, x, lo, x, hi)
+		c.StrokeLine2(w.style, x-w.cap, lo, x+w.cap, lo)
+		c.StrokeLine2(w.style, x-w.cap, hi, x+w.cap, hi)
+	}
+}
+
+// DataRange implements plot.DataRanger, so that the Y axis reaches the
+// highest whisker.
+func (w *whiskers) DataRange() (xmin, xmax, ymin, ymax float64) {
+	ymin, ymax = math.Inf(1), math.Inf(-1)
+	for i := range w.lo {
+		ymin, ymax = min(ymin, w.lo[i]), max(ymax, w.hi[i])
+	}
+	return 0, float64(len(w.lo) - 1), ymin, ymax
 }
