@@ -67,6 +67,7 @@ func benchCell(b *testing.B, srv string, w benchkit.Workload) {
 	b.ReportMetric(s.P99us, "p99-us")
 	b.ReportMetric(s.P999us, "p999-us")
 	b.ReportMetric(float64(s.RSSKB), "srv-rss-KB")
+	b.ReportMetric(100*s.OtherThreads, "srv-other-threads-%")
 	if srv == benchkit.Floor {
 		floorUs[w.Name()] = s.SrvUsReq
 	} else if f := floorUs[w.Name()]; f > 0 {

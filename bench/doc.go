@@ -11,7 +11,9 @@
 // other CPUs. ns/op is wall time per round trip across all connections.
 // Extra metrics: req/s; srv-us/req, the server's user+system CPU per request
 // as the OS reports it; x-floor, that figure over the floor's in this run;
-// srv-allocs/req; p50-us, p99-us, p999-us round-trip latency; srv-rss-KB.
+// srv-allocs/req; p50-us, p99-us, p999-us round-trip latency; srv-rss-KB;
+// srv-other-threads-%, the share of the server's CPU time on threads other
+// than its busiest (the loop's).
 // edgeloop bench runs the same cells interleaved over repetitions and draws
 // the table and chart. See internal/benchkit for how a cell is measured.
 package bench

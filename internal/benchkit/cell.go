@@ -40,6 +40,9 @@ type Sample struct {
 	P99us     float64
 	P999us    float64
 	RSSKB     int64
+	// OtherThreads is the fraction of the server's CPU time spent on
+	// threads other than its busiest, the loop's (0 for one thread).
+	OtherThreads float64
 }
 
 // Window bounds one measurement: it ends after Requests round trips or
@@ -99,6 +102,7 @@ func Measure(server string, w Workload, win Window) (Sample, error) {
 	s.P50us = float64(h.ValueAtQuantile(50))
 	s.P99us = float64(h.ValueAtQuantile(99))
 	s.P999us = float64(h.ValueAtQuantile(99.9))
+	s.OtherThreads = otherThreadsShare(st0.Threads, st1.Threads)
 	return s, g.err()
 }
 

@@ -35,13 +35,13 @@ func TestAggregateSpreadAndXFloor(t *testing.T) {
 func TestMarkdownTable(t *testing.T) {
 	rows := []Row{{Workload: "echo/size=64/conns=64", Cells: []Cell{
 		{Server: Floor, SrvUsReq: 4, ReqPerSec: 250000, P99us: 500},
-		{Server: "epoll", SrvUsReq: 4.2, XFloor: 1.05, ReqPerSec: 240000, P99us: 1500},
+		{Server: "epoll", SrvUsReq: 4.2, XFloor: 1.05, ReqPerSec: 240000, P99us: 1500, OtherThreadsPct: 9.4},
 		{Server: "gnet", Skipped: "no reason"},
 	}}}
 	var b strings.Builder
 	Markdown(&b, rows)
 	out := b.String()
-	for _, want := range []string{"| workload | floor | epoll | gnet |", "**4.20 µs** (1.05×)", "240k req/s", "p99 1.5 ms", "skipped: no reason"} {
+	for _, want := range []string{"| workload | floor | epoll | gnet |", "**4.20 µs** (1.05×)", "240k req/s", "p99 1.5 ms", "9% other threads", "skipped: no reason"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
@@ -51,6 +51,47 @@ func TestMarkdownTable(t *testing.T) {
 func TestWorkloadNameIsBenchstatStyle(t *testing.T) {
 	if got := (Workload{Protocol: "echo", Size: 16384, Conns: 64}).Name(); got != "echo/size=16384/conns=64" {
 		t.Errorf("Name() = %q", got)
+	}
+}
+
+func TestStatTicks(t *testing.T) {
+	for _, tc := range []struct {
+		name, line string
+		want       int64
+		ok         bool
+	}{
+		{"plain", "4242 (edgeloop) S 1 4242 4242 0 -1 4194560 1013 0 0 0 150 37 0 0 20 0 5 0 1234 0 0", 187, true},
+		{"name with spaces and parens", "77 (a) b (c) R 1 77 77 0 -1 0 0 0 0 0 3 4 0 0 20 0 1 0 5", 7, true},
+		{"truncated", "77 (x) R 1 2 3", 0, false},
+		{"no name", "garbage", 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := statTicks(tc.line)
+			if got != tc.want || ok != tc.ok {
+				t.Errorf("statTicks = %d, %v; want %d, %v", got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
+func TestOtherThreadsShare(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		before, after map[int]int64
+		want          float64
+	}{
+		{"one thread", map[int]int64{1: 10}, map[int]int64{1: 110}, 0},
+		{"loop and a helper", map[int]int64{1: 10, 2: 5}, map[int]int64{1: 100, 2: 15}, 0.1},
+		{"thread started in the window", map[int]int64{1: 0}, map[int]int64{1: 75, 3: 25}, 0.25},
+		{"thread exited in the window", map[int]int64{1: 0, 2: 50}, map[int]int64{1: 80}, 0},
+		{"no time counted", map[int]int64{1: 4}, map[int]int64{1: 4}, 0},
+		{"no /proc", nil, nil, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := otherThreadsShare(tc.before, tc.after); got != tc.want {
+				t.Errorf("otherThreadsShare = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
 

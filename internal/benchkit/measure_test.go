@@ -39,6 +39,9 @@ func TestMeasureCell(t *testing.T) {
 			if s.RSSKB <= 0 {
 				t.Errorf("server RSS = %d KiB", s.RSSKB)
 			}
+			if s.OtherThreads < 0 || s.OtherThreads >= 1 || (server == Floor && s.OtherThreads != 0) {
+				t.Errorf("share of CPU on other threads = %v, want in [0, 1), and 0 for the single-threaded floor", s.OtherThreads)
+			}
 			if server == "epoll" && s.AllocsReq > 0.5 {
 				t.Errorf("epoll server allocates %.2f objects per request, want about 0", s.AllocsReq)
 			}

@@ -40,12 +40,12 @@ func Markdown(w io.Writer, rows []Row) {
 			if c.XFloor > 0 && c.Server != Floor {
 				x = fmt.Sprintf(" (%.2f×)", c.XFloor)
 			}
-			fmt.Fprintf(w, " **%.2f µs**%s ±%.0f%% · %s req/s · p99 %s · %.2f allocs · %s |",
-				c.SrvUsReq, x, 100*c.Spread, si(c.ReqPerSec), micros(c.P99us), c.AllocsReq, kib(c.RSSKB))
+			fmt.Fprintf(w, " **%.2f µs**%s ±%.0f%% · %s req/s · p99 %s · %.2f allocs · %.0f%% other threads · %s |",
+				c.SrvUsReq, x, 100*c.Spread, si(c.ReqPerSec), micros(c.P99us), c.AllocsReq, c.OtherThreadsPct, kib(c.RSSKB))
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintln(w, "\nEach cell: server CPU per request (user+sys, median of the repetitions; × the floor's in the same run; ± the spread, max-min over median), requests per second, p99 round trip, server heap allocations per request, server RSS.")
+	fmt.Fprintln(w, "\nEach cell: server CPU per request (user+sys, median of the repetitions; × the floor's in the same run; ± the spread, max-min over median), requests per second, p99 round trip, server heap allocations per request, the share of the server's CPU time on threads other than its busiest (the loop's; from /proc/PID/task/*/stat, in 10 ms ticks), server RSS.")
 }
 
 func si(v float64) string {
