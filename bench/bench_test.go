@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,14 +31,15 @@ func TestMain(m *testing.M) {
 var floorUs = map[string]float64{}
 
 // BenchmarkEcho is ping-pong echo: each connection sends one message and
-// waits for it to come back, b.N round trips in all.
+// waits for it to come back, b.N round trips in all. The rate=N rows pace
+// the load to N round trips per second, so the server is not saturated.
 func BenchmarkEcho(b *testing.B) {
 	if !benchkit.CanPin() {
 		b.Log("fewer than 2 CPUs: server and load generator share them")
 	}
 	servers := append([]string{benchkit.Floor}, reactor.Backends()...)
 	for _, w := range benchkit.DefaultWorkloads {
-		b.Run(fmt.Sprintf("size=%d/conns=%d", w.Size, w.Conns), func(b *testing.B) {
+		b.Run(strings.TrimPrefix(w.Name(), w.Protocol+"/"), func(b *testing.B) {
 			for _, srv := range servers {
 				b.Run("backend="+srv, func(b *testing.B) { benchCell(b, srv, w) })
 			}

@@ -14,6 +14,10 @@
 // srv-allocs/req; p50-us, p99-us, p999-us round-trip latency; srv-rss-KB;
 // srv-other-threads-%, the share of the server's CPU time on threads other
 // than its busiest (the loop's).
+//
+// The partial-load rows pace the same echo to a fixed rate, so that the
+// server mostly waits: BenchmarkEcho/size=64/conns=1000/rate=80000/... .
+//
 // edgeloop bench runs the same cells interleaved over repetitions and draws
 // the table and chart. See internal/benchkit for how a cell is measured.
 package bench

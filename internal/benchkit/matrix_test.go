@@ -49,8 +49,17 @@ func TestMarkdownTable(t *testing.T) {
 }
 
 func TestWorkloadNameIsBenchstatStyle(t *testing.T) {
-	if got := (Workload{Protocol: "echo", Size: 16384, Conns: 64}).Name(); got != "echo/size=16384/conns=64" {
-		t.Errorf("Name() = %q", got)
+	for _, tc := range []struct {
+		w    Workload
+		want string
+	}{
+		{Workload{Protocol: Echo, Size: 16384, Conns: 64}, "echo/size=16384/conns=64"},
+		{Workload{Protocol: Echo, Size: 64, Conns: 1000, Rate: 80000}, "echo/size=64/conns=1000/rate=80000"},
+		{Workload{Protocol: Echo, Size: 64, Conns: 2, Rate: 2.5}, "echo/size=64/conns=2/rate=2.5"},
+	} {
+		if got := tc.w.Name(); got != tc.want {
+			t.Errorf("%+v: Name() = %q, want %q", tc.w, got, tc.want)
+		}
 	}
 }
 

@@ -46,6 +46,7 @@ func Markdown(w io.Writer, rows []Row) {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w, "\nEach cell: server CPU per request (user+sys, median of the repetitions; × the floor's in the same run; ± the spread, max-min over median), requests per second, p99 round trip, server heap allocations per request, the share of the server's CPU time on threads other than its busiest (the loop's; from /proc/PID/task/*/stat, in 10 ms ticks), server RSS.")
+	fmt.Fprintln(w, "Rows with rate=N are paced: the load generator sends N requests per second in all, spread over the connections, so the server is not saturated; req/s shows whether the rate was met.")
 }
 
 func si(v float64) string {
