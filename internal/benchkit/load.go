@@ -20,6 +20,7 @@ type load struct {
 	msg     []byte
 	rate    float64      // target round trips per second over all connections; 0: unpaced
 	done    atomic.Int64 // completed round trips
+	bytes   atomic.Int64 // reply bytes received
 	open    atomic.Int64 // connections established
 	failed  atomic.Int64 // connections that closed
 	lastErr atomic.Value // error
@@ -130,6 +131,7 @@ func (p *pinger) begin(now int64) {
 func (p *pinger) HandleRecv() error {
 	n, err := p.c.Read(p.c.ReadBuffer())
 	p.got += n
+	p.g.bytes.Add(int64(n))
 	if p.busy && p.got >= len(p.g.msg) && p.off == len(p.g.msg) {
 		if p.got > len(p.g.msg) {
 			return fmt.Errorf("benchkit: %d bytes back for a %d byte request", p.got, len(p.g.msg))

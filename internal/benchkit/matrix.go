@@ -18,6 +18,8 @@ type Config struct {
 }
 
 // Cell is the aggregate of one server on one workload over the repetitions.
+// For Fairness rows the fields mean what Sample's do: probe latencies, bulk
+// MB/s, server figures per MiB.
 type Cell struct {
 	Workload Workload `json:"-"`
 	Server   string   `json:"server"`

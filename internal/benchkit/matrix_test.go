@@ -37,11 +37,17 @@ func TestMarkdownTable(t *testing.T) {
 		{Server: Floor, SrvUsReq: 4, ReqPerSec: 250000, P99us: 500},
 		{Server: "epoll", SrvUsReq: 4.2, XFloor: 1.05, ReqPerSec: 240000, P99us: 1500, OtherThreadsPct: 9.4},
 		{Server: "gnet", Skipped: "no reason"},
+	}}, {Workload: FairnessWorkload.Name(), Cells: []Cell{
+		{Workload: FairnessWorkload, Server: Floor, SrvUsReq: 300, P50us: 700, P99us: 2100, MBps: 1500},
+		{Workload: FairnessWorkload, Server: "epoll", SrvUsReq: 330, XFloor: 1.1, P50us: 4600, P99us: 9000, MBps: 1450},
+		{Workload: FairnessWorkload, Server: "gnet", Skipped: "no reason"},
 	}}}
 	var b strings.Builder
 	Markdown(&b, rows)
 	out := b.String()
-	for _, want := range []string{"| workload | floor | epoll | gnet |", "**4.20 µs** (1.05×)", "240k req/s", "p99 1.5 ms", "9% other threads", "skipped: no reason"} {
+	for _, want := range []string{"| workload | floor | epoll | gnet |", "**4.20 µs** (1.05×)", "240k req/s", "p99 1.5 ms", "9% other threads", "skipped: no reason",
+		"| fairness/bulk=4x1MiB/probe=1KiB | probe **p50 700 µs** · p99 2.1 ms · bulk 1500 MB/s · 300 µs/MiB ±0% ·",
+		"probe **p50 4.6 ms** · p99 9.0 ms · bulk 1450 MB/s · 330 µs/MiB (1.10×)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
@@ -56,6 +62,8 @@ func TestWorkloadNameIsBenchstatStyle(t *testing.T) {
 		{Workload{Protocol: Echo, Size: 16384, Conns: 64}, "echo/size=16384/conns=64"},
 		{Workload{Protocol: Echo, Size: 64, Conns: 1000, Rate: 80000}, "echo/size=64/conns=1000/rate=80000"},
 		{Workload{Protocol: Echo, Size: 64, Conns: 2, Rate: 2.5}, "echo/size=64/conns=2/rate=2.5"},
+		{FairnessWorkload, "fairness/bulk=4x1MiB/probe=1KiB"},
+		{Workload{Protocol: Fairness, Size: 100, Conns: 2, Bulk: 256 << 10}, "fairness/bulk=2x256KiB/probe=100B"},
 	} {
 		if got := tc.w.Name(); got != tc.want {
 			t.Errorf("%+v: Name() = %q, want %q", tc.w, got, tc.want)

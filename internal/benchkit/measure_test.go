@@ -144,6 +144,39 @@ func TestPacerHitsTargetRate(t *testing.T) {
 	}
 }
 
+// TestMeasureFairness runs one short fairness cell: bulk peers echo large
+// messages at full speed beside a probe, and both must get their echo.
+func TestMeasureFairness(t *testing.T) {
+	w := Workload{Protocol: Fairness, Size: 1 << 10, Conns: 2, Bulk: 256 << 10}
+	for _, server := range []string{Floor, "epoll"} {
+		t.Run(server, func(t *testing.T) {
+			s, err := Measure(server, w, Window{Warmup: 20 * time.Millisecond, Requests: 200, Duration: 20 * time.Second})
+			if err == ErrNoCompiler {
+				t.Skip(err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Requests < 200 {
+				t.Errorf("window ended after %d probe round trips, want >= 200", s.Requests)
+			}
+			if s.MBps <= 0 {
+				t.Errorf("bulk peers got %v MB/s back", s.MBps)
+			}
+			if s.SrvUsReq <= 0 {
+				t.Errorf("server CPU per MiB = %v µs, want > 0", s.SrvUsReq)
+			}
+			if s.P50us <= 0 || s.P99us < s.P50us {
+				t.Errorf("probe latency quantiles out of order: p50 %v p99 %v", s.P50us, s.P99us)
+			}
+			if s.OtherThreads < 0 || s.OtherThreads >= 1 {
+				t.Errorf("share of CPU on other threads = %v, want in [0, 1)", s.OtherThreads)
+			}
+			t.Logf("%s on %s: probe p50 %v µs p99 %v µs, bulk %.0f MB/s, %.0f µs CPU/MiB", w.Name(), server, s.P50us, s.P99us, s.MBps, s.SrvUsReq)
+		})
+	}
+}
+
 // perPinger reads each load connection's completed round trips on the
 // load's loop goroutine.
 func perPinger(g *load) []int64 {

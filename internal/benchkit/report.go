@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -15,7 +16,8 @@ import (
 )
 
 // Markdown writes the table: one row per workload, one column per server,
-// each cell "CPU µs per request (× floor) · requests/s · p99".
+// each cell "CPU µs per request (× floor) · requests/s · p99 · ..."; a
+// fairness row's cells lead with the probe's round trip instead.
 func Markdown(w io.Writer, rows []Row) {
 	if len(rows) == 0 {
 		return
@@ -40,6 +42,11 @@ func Markdown(w io.Writer, rows []Row) {
 			if c.XFloor > 0 && c.Server != Floor {
 				x = fmt.Sprintf(" (%.2f×)", c.XFloor)
 			}
+			if c.Workload.Protocol == Fairness {
+				fmt.Fprintf(w, " probe **p50 %s** · p99 %s · bulk %.0f MB/s · %.0f µs/MiB%s ±%.0f%% · %.0f%% other threads · %s |",
+					micros(c.P50us), micros(c.P99us), c.MBps, c.SrvUsReq, x, 100*c.Spread, c.OtherThreadsPct, kib(c.RSSKB))
+				continue
+			}
 			fmt.Fprintf(w, " **%.2f µs**%s ±%.0f%% · %s req/s · p99 %s · %.2f allocs · %.0f%% other threads · %s |",
 				c.SrvUsReq, x, 100*c.Spread, si(c.ReqPerSec), micros(c.P99us), c.AllocsReq, c.OtherThreadsPct, kib(c.RSSKB))
 		}
@@ -47,6 +54,7 @@ func Markdown(w io.Writer, rows []Row) {
 	}
 	fmt.Fprintln(w, "\nEach cell: server CPU per request (user+sys, median of the repetitions; × the floor's in the same run; ± the spread, max-min over median), requests per second, p99 round trip, server heap allocations per request, the share of the server's CPU time on threads other than its busiest (the loop's; from /proc/PID/task/*/stat, in 10 ms ticks), server RSS.")
 	fmt.Fprintln(w, "Rows with rate=N are paced: the load generator sends N requests per second in all, spread over the connections, so the server is not saturated; req/s shows whether the rate was met.")
+	fmt.Fprintln(w, "Fairness rows: one server loop, bulk peers each echoing their message at full speed (write it, read it back, repeat) and one probe connection echoing its own, one at a time: the probe's median and p99 round trip, the bulk peers' echoed MB/s in all, server CPU per MiB echoed to them (× the floor's).")
 }
 
 func si(v float64) string {
@@ -93,8 +101,13 @@ func WriteJSON(path string, meta Meta, rows []Row) error {
 }
 
 // WriteCharts draws two grouped bar charts into dir: cpu.svg (server CPU per
-// request, with the floor) and throughput.svg (requests per second).
+// request, with the floor) and throughput.svg (requests per second). The
+// fairness rows, which are per MiB and about latency, stay in the table.
 func WriteCharts(dir string, rows []Row) error {
+	rows = slices.DeleteFunc(slices.Clone(rows), func(r Row) bool {
+		// Fairness rows count per MiB and time a probe: another scale.
+		return len(r.Cells) > 0 && r.Cells[0].Workload.Protocol == Fairness
+	})
 	if len(rows) == 0 {
 		return nil
 	}
