@@ -16,8 +16,61 @@ import (
 	"github.com/edgeloop/edgeloop/reactor"
 )
 
-// protocols maps a --protocols name to its message size.
-var protocols = map[string]int{"echo": 64, "echo16k": 16 << 10}
+// protocols maps a --protocols name to its rows: the workload, and the
+// connection counts it has unless --conns gives others.
+var protocols = map[string]struct {
+	w     benchkit.Workload
+	conns []int // nil: --conns does not apply
+}{
+	"echo":     {benchkit.Workload{Protocol: benchkit.Echo, Size: 64}, []int{64, 1000}},
+	"echo16k":  {benchkit.Workload{Protocol: benchkit.Echo, Size: 16 << 10}, []int{64}},
+	"partial":  {benchkit.Workload{Protocol: benchkit.Echo, Size: 64, Rate: benchkit.PartialRate}, []int{64, 1000}},
+	"fairness": {benchkit.FairnessWorkload, nil},
+}
+
+// defaultProtocols are the rows of a default run, the same as go test
+// -bench ./bench runs (benchkit.DefaultWorkloads).
+const defaultProtocols = "echo,echo16k,partial,fairness"
+
+// benchWorkloads turns --protocols, --conns and --rate into table rows, in
+// the order the protocols are listed.
+func benchWorkloads(protos, conns string, rate float64) ([]benchkit.Workload, error) {
+	if rate <= 0 {
+		return nil, fmt.Errorf("--rate must be positive, not %v", rate)
+	}
+	var counts []int
+	for _, c := range split(conns) {
+		n, err := strconv.Atoi(c)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("bad connection count %q", c)
+		}
+		counts = append(counts, n)
+	}
+	var workloads []benchkit.Workload
+	for _, p := range split(protos) {
+		proto, ok := protocols[p]
+		if !ok {
+			return nil, fmt.Errorf("unknown protocol %q", p)
+		}
+		if proto.conns == nil {
+			workloads = append(workloads, proto.w)
+			continue
+		}
+		cs := proto.conns
+		if counts != nil {
+			cs = counts
+		}
+		for _, n := range cs {
+			w := proto.w
+			w.Conns = n
+			if w.Rate > 0 {
+				w.Rate = rate
+			}
+			workloads = append(workloads, w)
+		}
+	}
+	return workloads, nil
+}
 
 // benchCmd runs the benchmark matrix and writes the table, results.json and
 // the charts.
@@ -25,8 +78,10 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	backends := fs.String("backends", strings.Join(reactor.Backends(), ","), "comma-separated `LIST` of backends (the C floor is always added)")
-	protos := fs.String("protocols", "echo,echo16k", "comma-separated `LIST`: echo (64 B ping-pong), echo16k (16 KiB ping-pong)")
-	conns := fs.String("conns", "", "comma-separated connection counts (default: 64,1000 for echo, 64 for echo16k)")
+	protos := fs.String("protocols", defaultProtocols, "comma-separated `LIST`: echo (64 B ping-pong), echo16k (16 KiB ping-pong),\n"+
+		"partial (64 B ping-pong paced to --rate), fairness (4 peers echoing 1 MiB beside a 1 KiB probe)")
+	conns := fs.String("conns", "", "comma-separated connection counts for echo, echo16k and partial (default: 64,1000; 64 for echo16k)")
+	rate := fs.Float64("rate", benchkit.PartialRate, "`N` requests per second in all for the partial rows, paced by the load generator")
 	duration := fs.Duration("duration", 2*time.Second, "measured window per cell")
 	warmup := fs.Duration("warmup", 300*time.Millisecond, "load before each window")
 	reps := fs.Int("reps", 3, "interleaved repetitions per cell; the median is reported")
@@ -37,7 +92,10 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 			"workloads in one run, interleaved (A B C A B C ...). Each server runs in its\n"+
 			"own process on CPU 0 with GOMAXPROCS=1 and one loop; the load generator runs\n"+
 			"here on the other CPUs. Prints a markdown table and writes DIR/results.json,\n"+
-			"DIR/table.md and the charts DIR/cpu.svg and DIR/throughput.svg.\n\nFlags:\n")
+			"DIR/table.md and the charts DIR/cpu.svg and DIR/throughput.svg.\n\n"+
+			"Saturated rows (echo, echo16k) keep every connection busy; partial rows pace\n"+
+			"the same echo to --rate requests per second so that the server mostly waits;\n"+
+			"the fairness row times a small request beside bulk peers on the same loop.\n\nFlags:\n")
 		printFlags(fs)
 	}
 	if err := fs.Parse(args); err != nil {
@@ -46,28 +104,10 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	var workloads []benchkit.Workload
-	for _, p := range split(*protos) {
-		size, ok := protocols[p]
-		if !ok {
-			fmt.Fprintf(stderr, "edgeloop bench: unknown protocol %q\n", p)
-			return 2
-		}
-		cs := split(*conns)
-		if len(cs) == 0 {
-			cs = []string{"64", "1000"}
-			if size > 64 {
-				cs = []string{"64"}
-			}
-		}
-		for _, c := range cs {
-			n, err := strconv.Atoi(c)
-			if err != nil || n <= 0 {
-				fmt.Fprintf(stderr, "edgeloop bench: bad connection count %q\n", c)
-				return 2
-			}
-			workloads = append(workloads, benchkit.Workload{Protocol: "echo", Size: size, Conns: n})
-		}
+	workloads, err := benchWorkloads(*protos, *conns, *rate)
+	if err != nil {
+		fmt.Fprintln(stderr, "edgeloop bench:", err)
+		return 2
 	}
 	servers := split(*backends)
 	for _, b := range servers {
