@@ -59,13 +59,15 @@ func sizeName(n int) string {
 
 // PartialRate is the request rate of the partial-load rows, in round trips
 // per second over all connections. It is fixed, not derived from each run,
-// so that rows compare across runs. Saturated, the C floor served 308k req/s
-// at 64 connections and 250k at 1000 on this project's machine (README's
-// run), at 3.2-3.7 µs of CPU each; 80k then keeps its server busy about 26-30%
-// of the time, so it mostly waits for input, the regime where going to sleep
-// and waking up costs most per request. On the slower CPU the machine
-// sometimes has (NOTES: 5.7-7.5 µs per request) the floor is 46-60% busy at
-// 80k, still short of saturation. --rate changes it for one run.
+// so that rows compare across runs, and chosen for how busy it keeps the
+// floor's server (rate × CPU per request): 30-50% on either CPU this
+// machine comes with. At README's 3.2-3.7 µs per request (the floor then
+// served 250-308k req/s saturated) 80k keeps it 26-30% busy; at the
+// 5.7-7.5 µs of the slower CPU (NOTES), or the 6.1-6.7 µs a short run
+// measured on a contended day (when the load generator, sharing its CPU,
+// reached only 56-90k req/s), 46-60%. Either way the server mostly waits
+// for input, the regime where going to sleep and waking up costs most per
+// request. A cell that missed the rate says so; --rate changes it.
 const PartialRate = 80000
 
 // DefaultWorkloads is the table the issues ask for: 64 B ping-pong at 64 and

@@ -37,6 +37,9 @@ func TestMarkdownTable(t *testing.T) {
 		{Server: Floor, SrvUsReq: 4, ReqPerSec: 250000, P99us: 500},
 		{Server: "epoll", SrvUsReq: 4.2, XFloor: 1.05, ReqPerSec: 240000, P99us: 1500, OtherThreadsPct: 9.4},
 		{Server: "gnet", Skipped: "no reason"},
+	}}, {Workload: "echo/size=64/conns=64/rate=80000", Cells: []Cell{
+		{Workload: Workload{Protocol: Echo, Size: 64, Conns: 64, Rate: 80000}, Server: Floor, SrvUsReq: 4, ReqPerSec: 79900},
+		{Workload: Workload{Protocol: Echo, Size: 64, Conns: 64, Rate: 80000}, Server: "net", SrvUsReq: 9, ReqPerSec: 70000},
 	}}, {Workload: FairnessWorkload.Name(), Cells: []Cell{
 		{Workload: FairnessWorkload, Server: Floor, SrvUsReq: 300, P50us: 700, P99us: 2100, MBps: 1500},
 		{Workload: FairnessWorkload, Server: "epoll", SrvUsReq: 330, XFloor: 1.1, P50us: 4600, P99us: 9000, MBps: 1450},
@@ -46,6 +49,8 @@ func TestMarkdownTable(t *testing.T) {
 	Markdown(&b, rows)
 	out := b.String()
 	for _, want := range []string{"| workload | floor | epoll | gnet |", "**4.20 µs** (1.05×)", "240k req/s", "p99 1.5 ms", "9% other threads", "skipped: no reason",
+		"**4.00 µs** ±0% · 80k req/s (server 32% busy) · p99",
+		"70k req/s (server 63% busy, missed the 80k target)",
 		"| fairness/bulk=4x1MiB/probe=1KiB | probe **p50 700 µs** · p99 2.1 ms · bulk 1500 MB/s · 300 µs/MiB ±0% ·",
 		"probe **p50 4.6 ms** · p99 9.0 ms · bulk 1450 MB/s · 330 µs/MiB (1.10×)"} {
 		if !strings.Contains(out, want) {
