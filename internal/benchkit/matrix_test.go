@@ -1,6 +1,7 @@
 package benchkit
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -120,5 +121,24 @@ func TestOtherThreadsShare(t *testing.T) {
 func TestWindowNeedsABound(t *testing.T) {
 	if _, err := Measure(Floor, DefaultWorkloads[0], Window{Warmup: time.Millisecond}); err == nil {
 		t.Fatal("Measure accepted a window with neither a duration nor a request count")
+	}
+}
+
+func TestChartsDrawTheSaturatedRows(t *testing.T) {
+	var rows []Row
+	for _, w := range DefaultWorkloads {
+		rows = append(rows, Row{Workload: w.Name(), Cells: []Cell{{Workload: w, Server: Floor, SrvUsReq: 4, ReqPerSec: 1e5}}})
+	}
+	rows = append(rows, Row{Workload: "legacy", Cells: []Cell{{Server: Floor}}}, Row{Workload: "empty"})
+	var got []string
+	for _, r := range chartable(rows) {
+		got = append(got, r.Workload)
+	}
+	want := []string{"echo/size=64/conns=64", "echo/size=64/conns=1000", "echo/size=16384/conns=64", "legacy"}
+	if !slices.Equal(got, want) {
+		t.Errorf("charted rows %q, want %q", got, want)
+	}
+	if err := WriteCharts(t.TempDir(), rows); err != nil {
+		t.Fatal(err)
 	}
 }

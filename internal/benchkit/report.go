@@ -72,6 +72,20 @@ func paced(c Cell) string {
 	return s + ")"
 }
 
+// chartable keeps the rows the charts draw: the saturated ones. A paced
+// row's req/s is its target, the same for every server by design, and a
+// fairness row counts per MiB and times a probe; both stay in the table.
+// A row whose cells do not say their workload is kept.
+func chartable(rows []Row) []Row {
+	return slices.DeleteFunc(slices.Clone(rows), func(r Row) bool {
+		if len(r.Cells) == 0 {
+			return true
+		}
+		w := r.Cells[0].Workload
+		return w.Protocol == Fairness || w.Rate > 0
+	})
+}
+
 func si(v float64) string {
 	switch {
 	case v >= 1e6:
@@ -116,13 +130,10 @@ func WriteJSON(path string, meta Meta, rows []Row) error {
 }
 
 // WriteCharts draws two grouped bar charts into dir: cpu.svg (server CPU per
-// request, with the floor) and throughput.svg (requests per second). The
-// fairness rows, which are per MiB and about latency, stay in the table.
+// request, with the floor) and throughput.svg (requests per second), of the
+// saturated rows (chartable).
 func WriteCharts(dir string, rows []Row) error {
-	rows = slices.DeleteFunc(slices.Clone(rows), func(r Row) bool {
-		// Fairness rows count per MiB and time a probe: another scale.
-		return len(r.Cells) > 0 && r.Cells[0].Workload.Protocol == Fairness
-	})
+	rows = chartable(rows)
 	if len(rows) == 0 {
 		return nil
 	}
