@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,14 +32,26 @@ func TestMain(m *testing.M) {
 var floorUs = map[string]float64{}
 
 // BenchmarkEcho is ping-pong echo: each connection sends one message and
-// waits for it to come back, b.N round trips in all.
-func BenchmarkEcho(b *testing.B) {
+// waits for it to come back, b.N round trips in all. The rate=N rows pace
+// the load to N round trips per second, so the server is not saturated.
+func BenchmarkEcho(b *testing.B) { benchProtocol(b, benchkit.Echo) }
+
+// BenchmarkFairness is one loop's fairness: bulk peers echo large messages
+// at full speed while a probe connection echoes small ones, b.N probe round
+// trips in all. ns/op and the latencies are the probe's round trip, MB/s is
+// what the bulk peers got back, and srv-us/MiB the server's CPU per MiB of it.
+func BenchmarkFairness(b *testing.B) { benchProtocol(b, benchkit.Fairness) }
+
+func benchProtocol(b *testing.B, protocol string) {
 	if !benchkit.CanPin() {
 		b.Log("fewer than 2 CPUs: server and load generator share them")
 	}
 	servers := append([]string{benchkit.Floor}, backend.Names()...)
 	for _, w := range benchkit.DefaultWorkloads {
-		b.Run(fmt.Sprintf("size=%d/conns=%d", w.Size, w.Conns), func(b *testing.B) {
+		if w.Protocol != protocol {
+			continue
+		}
+		b.Run(strings.TrimPrefix(w.Name(), w.Protocol+"/"), func(b *testing.B) {
 			for _, srv := range servers {
 				b.Run("backend="+srv, func(b *testing.B) { benchCell(b, srv, w) })
 			}
@@ -58,16 +71,21 @@ func benchCell(b *testing.B, srv string, w benchkit.Workload) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	per := "req" // what the server's figures are per
+	if w.Protocol == benchkit.Fairness {
+		per = "MiB"
+	}
 	// The window measured s.Requests round trips (>= b.N); report per b.N.
 	b.ReportMetric(float64(s.Elapsed.Nanoseconds())/float64(s.Requests), "ns/op")
 	b.ReportMetric(s.ReqPerSec, "req/s")
 	b.ReportMetric(s.MBps, "MB/s")
-	b.ReportMetric(s.SrvUsReq, "srv-us/req")
-	b.ReportMetric(s.AllocsReq, "srv-allocs/req")
+	b.ReportMetric(s.SrvUsReq, "srv-us/"+per)
+	b.ReportMetric(s.AllocsReq, "srv-allocs/"+per)
 	b.ReportMetric(s.P50us, "p50-us")
 	b.ReportMetric(s.P99us, "p99-us")
 	b.ReportMetric(s.P999us, "p999-us")
 	b.ReportMetric(float64(s.RSSKB), "srv-rss-KB")
+	b.ReportMetric(100*s.OtherThreads, "srv-other-threads-%")
 	if srv == benchkit.Floor {
 		floorUs[w.Name()] = s.SrvUsReq
 	} else if f := floorUs[w.Name()]; f > 0 {

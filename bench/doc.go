@@ -11,7 +11,17 @@
 // other CPUs. ns/op is wall time per round trip across all connections.
 // Extra metrics: req/s; srv-us/req, the server's user+system CPU per request
 // as the OS reports it; x-floor, that figure over the floor's in this run;
-// srv-allocs/req; p50-us, p99-us, p999-us round-trip latency; srv-rss-KB.
+// srv-allocs/req; p50-us, p99-us, p999-us round-trip latency; srv-rss-KB;
+// srv-other-threads-%, the share of the server's CPU time on threads other
+// than its busiest (the loop's).
+//
+// The partial-load rows pace the same echo to a fixed rate, so that the
+// server mostly waits: BenchmarkEcho/size=64/conns=1000/rate=80000/... .
+// BenchmarkFairness/bulk=4x1MiB/probe=1KiB/... times a 1 KiB probe on the
+// same server loop as four peers echoing 1 MiB at full speed: ns/op and the
+// latencies are the probe's round trip, MB/s is what the bulk peers got
+// back, and the server's figures are per MiB of it (srv-us/MiB).
+//
 // edgeloop bench runs the same cells interleaved over repetitions and draws
 // the table and chart. See internal/benchkit for how a cell is measured.
 package bench

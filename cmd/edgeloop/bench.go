@@ -20,8 +20,64 @@ import (
 	"golang.org/x/term"
 )
 
-// protocols maps a --protocols name to its message size.
-var protocols = map[string]int{"echo": 64, "echo16k": 16 << 10}
+// protocols maps a --protocols name to its rows: the workload, and the
+// connection counts it has unless --conns gives others.
+var protocols = map[string]struct {
+	w     benchkit.Workload
+	conns []int // nil: --conns does not apply
+}{
+	"echo":     {benchkit.Workload{Protocol: benchkit.Echo, Size: 64}, []int{64, 1000}},
+	"echo16k":  {benchkit.Workload{Protocol: benchkit.Echo, Size: 16 << 10}, []int{64}},
+	"partial":  {benchkit.Workload{Protocol: benchkit.Echo, Size: 64, Rate: benchkit.PartialRate}, []int{64, 1000}},
+	"fairness": {benchkit.FairnessWorkload, nil},
+}
+
+// defaultProtocols are the rows of a default run, the same as go test
+// -bench ./bench runs (benchkit.DefaultWorkloads).
+const defaultProtocols = "echo,echo16k,partial,fairness"
+
+// benchWorkloads turns --protocols, --conns and --rate into table rows, in
+// the order the protocols are listed.
+func benchWorkloads(protos, conns string, rate float64) ([]benchkit.Workload, error) {
+	if rate <= 0 {
+		return nil, fmt.Errorf("--rate %v is out of range: give more than 0", rate)
+	}
+	var counts []int
+	for _, c := range split(conns) {
+		n, err := strconv.Atoi(c)
+		if err != nil {
+			return nil, fmt.Errorf("--conns %q is not a number", c)
+		}
+		if n < 1 || n > maxConns() {
+			return nil, fmt.Errorf("--conns %d is out of range: give 1 to %d connections", n, maxConns())
+		}
+		counts = append(counts, n)
+	}
+	var workloads []benchkit.Workload
+	for _, p := range split(protos) {
+		proto, ok := protocols[p]
+		if !ok {
+			return nil, fmt.Errorf("unknown protocol %q: the protocols are echo, echo16k, partial, fairness", p)
+		}
+		if proto.conns == nil {
+			workloads = append(workloads, proto.w)
+			continue
+		}
+		cs := proto.conns
+		if counts != nil {
+			cs = counts
+		}
+		for _, n := range cs {
+			w := proto.w
+			w.Conns = n
+			if w.Rate > 0 {
+				w.Rate = rate
+			}
+			workloads = append(workloads, w)
+		}
+	}
+	return workloads, nil
+}
 
 // minWindow is the shortest --duration: a shorter window holds too few
 // round trips, and too little server CPU time, to measure.
@@ -55,11 +111,14 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	backends := fs.String("backends", strings.Join(backend.Names(), ","), "comma-separated `LIST` of backends, each once; the C floor is always added,\n"+
 		"and an empty LIST measures it alone. Refused (exit 2): an unknown or\n"+
 		"repeated name.")
-	protos := fs.String("protocols", "echo,echo16k", "comma-separated `LIST`: echo (64 B ping-pong), echo16k (16 KiB ping-pong).\n"+
-		"Refused (exit 2): an empty LIST, an unknown or repeated name.")
-	conns := fs.String("conns", "", fmt.Sprintf("comma-separated `LIST` of connection counts for every protocol, each from 1\n"+
-		"to %d (the open-file limit less %d). Default: 64,1000 for echo, 64 for\n"+
+	protos := fs.String("protocols", defaultProtocols, "comma-separated `LIST`: echo (64 B ping-pong), echo16k (16 KiB ping-pong),\n"+
+		"partial (64 B ping-pong paced to --rate), fairness (4 peers echoing 1 MiB beside\n"+
+		"a 1 KiB probe). Refused (exit 2): an empty LIST, an unknown or repeated name.")
+	conns := fs.String("conns", "", fmt.Sprintf("comma-separated `LIST` of connection counts for echo, echo16k and partial,\n"+
+		"each from 1 to %d (the open-file limit less %d). Default: 64,1000; 64 for\n"+
 		"echo16k. Refused (exit 2): a count out of range, not a number, or repeated.", maxConns(), fdMargin))
+	rate := fs.Float64("rate", benchkit.PartialRate, "`N` requests per second in all for the partial rows, paced by the load\n"+
+		"generator. Refused (exit 2): 0 or less.")
 	duration := fs.Duration("duration", 2*time.Second, fmt.Sprintf("measured window per cell, a `DURATION` of at least %v. Refused (exit 2): shorter.", minWindow))
 	warmup := fs.Duration("warmup", 300*time.Millisecond, "load before each window, a `DURATION` of 0 or more. Refused (exit 2): negative.")
 	reps := fs.Int("reps", 3, "`N` interleaved repetitions per cell, 1 or more; the median is reported.\n"+
@@ -73,7 +132,10 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 			"own process on CPU 0 with GOMAXPROCS=1 and one loop; the load generator runs\n"+
 			"here on the other CPUs. Prints a markdown table and writes DIR/results.json,\n"+
 			"DIR/table.md and the charts DIR/cpu.svg and DIR/throughput.svg. Progress goes\n"+
-			"to stderr: a bar when it is a terminal, else one plain line per cell.\n\nFlags:\n")
+			"to stderr: a bar when it is a terminal, else one plain line per cell.\n\n"+
+			"Saturated rows (echo, echo16k) keep every connection busy; partial rows pace\n"+
+			"the same echo to --rate requests per second so that the server mostly waits;\n"+
+			"the fairness row times a small request beside bulk peers on the same loop.\n\nFlags:\n")
 		printFlags(fs)
 	}
 	if err := fs.Parse(args); err != nil {
@@ -106,31 +168,11 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		return fail(2, "--backends lists %q twice", d)
 	}
 	if len(split(*protos)) == 0 {
-		return fail(2, "--protocols is empty: give one or more of echo, echo16k")
+		return fail(2, "--protocols is empty: give one or more of echo, echo16k, partial, fairness")
 	}
-	var workloads []benchkit.Workload
-	for _, p := range split(*protos) {
-		size, ok := protocols[p]
-		if !ok {
-			return fail(2, "unknown protocol %q: the protocols are echo, echo16k", p)
-		}
-		cs := split(*conns)
-		if len(cs) == 0 {
-			cs = []string{"64", "1000"}
-			if size > 64 {
-				cs = []string{"64"}
-			}
-		}
-		for _, c := range cs {
-			n, err := strconv.Atoi(c)
-			if err != nil {
-				return fail(2, "--conns %q is not a number", c)
-			}
-			if n < 1 || n > maxConns() {
-				return fail(2, "--conns %d is out of range: give 1 to %d connections", n, maxConns())
-			}
-			workloads = append(workloads, benchkit.Workload{Protocol: "echo", Size: size, Conns: n})
-		}
+	workloads, err := benchWorkloads(*protos, *conns, *rate)
+	if err != nil {
+		return fail(2, "%v", err)
 	}
 	servers := split(*backends)
 	for _, b := range servers {

@@ -6,9 +6,19 @@
 // floor is a minimal C epoll echo server built with the system compiler.
 // Both speak one line protocol: "listening ADDR" on stdout, and a "stats"
 // line on stdin answered with the process's own CPU time (getrusage) and
-// heap allocation count. The load generator is edgeloop's own loop, pinned
-// to the other CPUs, dialling N connections that each ping-pong one message
-// at a time and record latency in an HDR histogram.
+// heap allocation count; the parent adds the RSS and each thread's CPU time
+// from /proc. The load generator is edgeloop's own loop, pinned to the other
+// CPUs, dialling N connections that each ping-pong one message at a time and
+// record latency in an HDR histogram.
+//
+// Three kinds of row use that load. Saturated echo sends each next request
+// as soon as its reply is in. Partial load (Workload.Rate) paces the same
+// echo: a ticker wakes every 100 µs and the loop deals out the sends that
+// have come due, to the connections in turn, so the server mostly waits for
+// input. Fairness (Workload.Protocol Fairness) runs bulk peers echoing large
+// messages at full speed and, on a loop of its own, a probe echoing small
+// ones: the probe's round trip is how long the server's turn order makes a
+// small request wait.
 //
 // A cell is one (workload, server) pair measured over a window after a
 // warm-up; RunMatrix interleaves servers (A B C A B C ...) over repetitions
@@ -17,5 +27,5 @@
 // Usage:
 //
 //	if benchkit.ChildMain() { return } // first thing in main or TestMain
-//	res, err := benchkit.RunMatrix(ctx, benchkit.Config{...})
+//	rows, err := benchkit.RunMatrix(benchkit.Config{...})
 package benchkit

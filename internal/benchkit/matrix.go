@@ -18,6 +18,8 @@ type Config struct {
 }
 
 // Cell is the aggregate of one server on one workload over the repetitions.
+// For Fairness rows the fields mean what Sample's do: probe latencies, bulk
+// MB/s, server figures per MiB.
 type Cell struct {
 	Workload Workload `json:"-"`
 	Server   string   `json:"server"`
@@ -32,6 +34,9 @@ type Cell struct {
 	P99us     float64 `json:"p99_us"`
 	P999us    float64 `json:"p999_us"`
 	RSSKB     int64   `json:"srv_rss_kb"`
+	// OtherThreadsPct is the share of the server's CPU time on threads other
+	// than its busiest, in per cent.
+	OtherThreadsPct float64 `json:"srv_other_threads_pct"`
 	// Spread is (max-min)/median of SrvUsReq over the repetitions.
 	Spread  float64 `json:"srv_us_spread"`
 	Skipped string  `json:"skipped,omitempty"`
@@ -133,6 +138,7 @@ func aggregate(w Workload, srv string, ss []Sample) Cell {
 	c.P99us = med(func(s Sample) float64 { return s.P99us })
 	c.P999us = med(func(s Sample) float64 { return s.P999us })
 	c.RSSKB = int64(med(func(s Sample) float64 { return float64(s.RSSKB) }))
+	c.OtherThreadsPct = 100 * med(func(s Sample) float64 { return s.OtherThreads })
 	lo, hi := ss[0].SrvUsReq, ss[0].SrvUsReq
 	for _, s := range ss {
 		lo, hi = min(lo, s.SrvUsReq), max(hi, s.SrvUsReq)

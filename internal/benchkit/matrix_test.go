@@ -1,6 +1,7 @@
 package benchkit
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,13 +36,24 @@ func TestAggregateSpreadAndXFloor(t *testing.T) {
 func TestMarkdownTable(t *testing.T) {
 	rows := []Row{{Workload: "echo/size=64/conns=64", Cells: []Cell{
 		{Server: Floor, SrvUsReq: 4, ReqPerSec: 250000, P99us: 500},
-		{Server: "epoll", SrvUsReq: 4.2, XFloor: 1.05, ReqPerSec: 240000, P99us: 1500},
+		{Server: "epoll", SrvUsReq: 4.2, XFloor: 1.05, ReqPerSec: 240000, P99us: 1500, OtherThreadsPct: 9.4},
 		{Server: "gnet", Skipped: "no reason"},
+	}}, {Workload: "echo/size=64/conns=64/rate=80000", Cells: []Cell{
+		{Workload: Workload{Protocol: Echo, Size: 64, Conns: 64, Rate: 80000}, Server: Floor, SrvUsReq: 4, ReqPerSec: 79900},
+		{Workload: Workload{Protocol: Echo, Size: 64, Conns: 64, Rate: 80000}, Server: "net", SrvUsReq: 9, ReqPerSec: 70000},
+	}}, {Workload: FairnessWorkload.Name(), Cells: []Cell{
+		{Workload: FairnessWorkload, Server: Floor, SrvUsReq: 300, P50us: 700, P99us: 2100, MBps: 1500},
+		{Workload: FairnessWorkload, Server: "epoll", SrvUsReq: 330, XFloor: 1.1, P50us: 4600, P99us: 9000, MBps: 1450},
+		{Workload: FairnessWorkload, Server: "gnet", Skipped: "no reason"},
 	}}}
 	var b strings.Builder
 	Markdown(&b, rows)
 	out := b.String()
-	for _, want := range []string{"| workload | floor | epoll | gnet |", "**4.20 µs** (1.05×)", "240k req/s", "p99 1.5 ms", "skipped: no reason"} {
+	for _, want := range []string{"| workload | floor | epoll | gnet |", "**4.20 µs** (1.05×)", "240k req/s", "p99 1.5 ms", "9% other threads", "skipped: no reason",
+		"**4.00 µs** ±0% · 80k req/s (server 32% busy) · p99",
+		"70k req/s (server 63% busy, missed the 80k target)",
+		"| fairness/bulk=4x1MiB/probe=1KiB | probe **p50 700 µs** · p99 2.1 ms · bulk 1500 MB/s · 300 µs/MiB ±0% ·",
+		"probe **p50 4.6 ms** · p99 9.0 ms · bulk 1450 MB/s · 330 µs/MiB (1.10×)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
@@ -49,13 +61,84 @@ func TestMarkdownTable(t *testing.T) {
 }
 
 func TestWorkloadNameIsBenchstatStyle(t *testing.T) {
-	if got := (Workload{Protocol: "echo", Size: 16384, Conns: 64}).Name(); got != "echo/size=16384/conns=64" {
-		t.Errorf("Name() = %q", got)
+	for _, tc := range []struct {
+		w    Workload
+		want string
+	}{
+		{Workload{Protocol: Echo, Size: 16384, Conns: 64}, "echo/size=16384/conns=64"},
+		{Workload{Protocol: Echo, Size: 64, Conns: 1000, Rate: 80000}, "echo/size=64/conns=1000/rate=80000"},
+		{Workload{Protocol: Echo, Size: 64, Conns: 2, Rate: 2.5}, "echo/size=64/conns=2/rate=2.5"},
+		{FairnessWorkload, "fairness/bulk=4x1MiB/probe=1KiB"},
+		{Workload{Protocol: Fairness, Size: 100, Conns: 2, Bulk: 256 << 10}, "fairness/bulk=2x256KiB/probe=100B"},
+	} {
+		if got := tc.w.Name(); got != tc.want {
+			t.Errorf("%+v: Name() = %q, want %q", tc.w, got, tc.want)
+		}
+	}
+}
+
+func TestStatTicks(t *testing.T) {
+	for _, tc := range []struct {
+		name, line string
+		want       int64
+		ok         bool
+	}{
+		{"plain", "4242 (edgeloop) S 1 4242 4242 0 -1 4194560 1013 0 0 0 150 37 0 0 20 0 5 0 1234 0 0", 187, true},
+		{"name with spaces and parens", "77 (a) b (c) R 1 77 77 0 -1 0 0 0 0 0 3 4 0 0 20 0 1 0 5", 7, true},
+		{"truncated", "77 (x) R 1 2 3", 0, false},
+		{"no name", "garbage", 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := statTicks(tc.line)
+			if got != tc.want || ok != tc.ok {
+				t.Errorf("statTicks = %d, %v; want %d, %v", got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
+func TestOtherThreadsShare(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		before, after map[int]int64
+		want          float64
+	}{
+		{"one thread", map[int]int64{1: 10}, map[int]int64{1: 110}, 0},
+		{"loop and a helper", map[int]int64{1: 10, 2: 5}, map[int]int64{1: 100, 2: 15}, 0.1},
+		{"thread started in the window", map[int]int64{1: 0}, map[int]int64{1: 75, 3: 25}, 0.25},
+		{"thread exited in the window", map[int]int64{1: 0, 2: 50}, map[int]int64{1: 80}, 0},
+		{"no time counted", map[int]int64{1: 4}, map[int]int64{1: 4}, 0},
+		{"no /proc", nil, nil, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := otherThreadsShare(tc.before, tc.after); got != tc.want {
+				t.Errorf("otherThreadsShare = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
 
 func TestWindowNeedsABound(t *testing.T) {
 	if _, err := Measure(Floor, DefaultWorkloads[0], Window{Warmup: time.Millisecond}); err == nil {
 		t.Fatal("Measure accepted a window with neither a duration nor a request count")
+	}
+}
+
+func TestChartsDrawTheSaturatedRows(t *testing.T) {
+	var rows []Row
+	for _, w := range DefaultWorkloads {
+		rows = append(rows, Row{Workload: w.Name(), Cells: []Cell{{Workload: w, Server: Floor, SrvUsReq: 4, ReqPerSec: 1e5}}})
+	}
+	rows = append(rows, Row{Workload: "legacy", Cells: []Cell{{Server: Floor}}}, Row{Workload: "empty"})
+	var got []string
+	for _, r := range chartable(rows) {
+		got = append(got, r.Workload)
+	}
+	want := []string{"echo/size=64/conns=64", "echo/size=64/conns=1000", "echo/size=16384/conns=64", "legacy"}
+	if !slices.Equal(got, want) {
+		t.Errorf("charted rows %q, want %q", got, want)
+	}
+	if err := WriteCharts(t.TempDir(), rows); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -50,3 +50,67 @@ func rssKB(pid int) int64 {
 	}
 	return -1
 }
+
+// threadTicks reads the user+system CPU time of each thread of a process,
+// in clock ticks (USER_HZ, 100 a second here), from /proc/PID/task/*/stat.
+// It returns nil where there is no /proc.
+func threadTicks(pid int) map[int]int64 {
+	dir := filepath.Join("/proc", strconv.Itoa(pid), "task")
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	ticks := make(map[int]int64, len(tasks))
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, t.Name(), "stat"))
+		if err != nil {
+			continue // the thread exited meanwhile
+		}
+		if v, ok := statTicks(string(b)); ok {
+			ticks[tid] = v
+		}
+	}
+	return ticks
+}
+
+// statTicks parses utime+stime out of a /proc/PID/stat line. The command
+// name, field 2, is in parentheses and may hold spaces, so fields are
+// counted from the last ')': state is field 3, utime 14 and stime 15.
+func statTicks(line string) (int64, bool) {
+	i := strings.LastIndexByte(line, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(line[i+1:])
+	if len(f) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return utime + stime, true
+}
+
+// otherThreadsShare is the fraction of a process's CPU time between two
+// readings of threadTicks that went to threads other than the busiest one
+// (for a server with one loop, the loop's thread). A thread that started in
+// between counts from zero; one that exited in between is lost. It is 0
+// when no time was counted at all.
+func otherThreadsShare(before, after map[int]int64) float64 {
+	var total, busiest int64
+	for tid, t := range after {
+		d := t - before[tid]
+		total += d
+		busiest = max(busiest, d)
+	}
+	if total <= 0 {
+		return 0
+	}
+	return float64(total-busiest) / float64(total)
+}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -18,7 +19,8 @@ import (
 )
 
 // Markdown writes the table: one row per workload, one column per server,
-// each cell "CPU µs per request (× floor) · requests/s · p99".
+// each cell "CPU µs per request (× floor) · requests/s · p99 · ..."; a
+// fairness row's cells lead with the probe's round trip instead.
 func Markdown(w io.Writer, rows []Row) {
 	if len(rows) == 0 {
 		return
@@ -43,12 +45,48 @@ func Markdown(w io.Writer, rows []Row) {
 			if c.XFloor > 0 && c.Server != Floor {
 				x = fmt.Sprintf(" (%.2f×)", c.XFloor)
 			}
-			fmt.Fprintf(w, " **%.2f µs**%s ±%.0f%% · %s req/s · p99 %s · %.2f allocs · %s |",
-				c.SrvUsReq, x, 100*c.Spread, si(c.ReqPerSec), micros(c.P99us), c.AllocsReq, kib(c.RSSKB))
+			if c.Workload.Protocol == Fairness {
+				fmt.Fprintf(w, " probe **p50 %s** · p99 %s · bulk %.0f MB/s · %.0f µs/MiB%s ±%.0f%% · %.0f%% other threads · %s |",
+					micros(c.P50us), micros(c.P99us), c.MBps, c.SrvUsReq, x, 100*c.Spread, c.OtherThreadsPct, kib(c.RSSKB))
+				continue
+			}
+			fmt.Fprintf(w, " **%.2f µs**%s ±%.0f%% · %s req/s%s · p99 %s · %.2f allocs · %.0f%% other threads · %s |",
+				c.SrvUsReq, x, 100*c.Spread, si(c.ReqPerSec), paced(c), micros(c.P99us), c.AllocsReq, c.OtherThreadsPct, kib(c.RSSKB))
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintln(w, "\nEach cell: server CPU per request (user+sys, median of the repetitions; × the floor's in the same run; ± the spread, max-min over median), requests per second, p99 round trip, server heap allocations per request, server RSS.")
+	fmt.Fprintln(w, "\nEach cell: server CPU per request (user+sys, median of the repetitions; × the floor's in the same run; ± the spread, max-min over median), requests per second, p99 round trip, server heap allocations per request, the share of the server's CPU time on threads other than its busiest (the loop's; from /proc/PID/task/*/stat, in 10 ms ticks), server RSS.")
+	fmt.Fprintln(w, "Rows with rate=N are paced: the load generator sends N requests per second in all, spread over the connections, so the server is not saturated; their cells add how busy the server was (CPU time over wall time) and flag a rate that was not met.")
+	fmt.Fprintln(w, "Fairness rows: one server loop, bulk peers each echoing their message at full speed (write it, read it back, repeat) and one probe connection echoing its own, one at a time: the probe's median and p99 round trip, the bulk peers' echoed MB/s in all, server CPU per MiB echoed to them (× the floor's).")
+}
+
+// paced says, for a paced cell, how busy the server was (its CPU time over
+// the window's) and whether the load met the target rate. A missed rate
+// means the server, or the load generator with one request out per
+// connection, could not keep up: the row is not the partial load it names.
+func paced(c Cell) string {
+	if c.Workload.Rate <= 0 {
+		return ""
+	}
+	s := fmt.Sprintf(" (server %.0f%% busy", c.SrvUsReq*c.ReqPerSec/1e4)
+	if c.ReqPerSec < 0.95*c.Workload.Rate {
+		s += ", missed the " + si(c.Workload.Rate) + " target"
+	}
+	return s + ")"
+}
+
+// chartable keeps the rows the charts draw: the saturated ones. A paced
+// row's req/s is its target, the same for every server by design, and a
+// fairness row counts per MiB and times a probe; both stay in the table.
+// A row whose cells do not say their workload is kept.
+func chartable(rows []Row) []Row {
+	return slices.DeleteFunc(slices.Clone(rows), func(r Row) bool {
+		if len(r.Cells) == 0 {
+			return true
+		}
+		w := r.Cells[0].Workload
+		return w.Protocol == Fairness || w.Rate > 0
+	})
 }
 
 func si(v float64) string {
@@ -118,10 +156,11 @@ var charts = []chart{
 }
 
 // WriteCharts draws two grouped bar charts into dir: cpu.svg (server CPU per
-// request, with the floor) and throughput.svg (requests per second). Each
-// bar is the median of the repetitions; its whisker spans the lowest to the
-// highest repetition.
+// request, with the floor) and throughput.svg (requests per second), of the
+// saturated rows (chartable). Each bar is the median of the repetitions; its
+// whisker spans the lowest to the highest repetition.
 func WriteCharts(dir string, rows []Row) error {
+	rows = chartable(rows)
 	if len(rows) == 0 {
 		return nil
 	}

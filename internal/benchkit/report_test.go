@@ -21,6 +21,9 @@ func chartRows() []Row {
 	servers := []string{Floor, "epoll", "gnet", "gnetpoll", "net"}
 	var rows []Row
 	for wi, w := range DefaultWorkloads {
+		if w.Protocol != Echo || w.Rate > 0 {
+			continue // only the saturated rows are charted
+		}
 		row := Row{Workload: w.Name()}
 		for si, srv := range servers {
 			base := 3 + float64(wi) + float64(si)/2
