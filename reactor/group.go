@@ -133,7 +133,7 @@ func (a *acceptor) HandleSend() error { return nil }
 func (a *acceptor) HandleRecv() error {
 	l := a.l
 	for l.spent < l.budget {
-		fd, err := accept(int(a.c.fd))
+		fd, err := l.accept(int(a.c.fd))
 		switch err {
 		case nil:
 		case unix.EINTR, unix.ECONNABORTED:

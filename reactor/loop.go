@@ -63,6 +63,13 @@ type eventLoop struct {
 	hasTasks atomic.Bool
 	exited   bool
 	done     chan struct{}
+
+	// Test seams, set only by export_test.go on the loop goroutine. accept
+	// takes a connection off a listener (the platform's accept; tests make
+	// it fail). tasksTaken, if set, runs just after runTasks has taken the
+	// queue, at the first moment a racing Post can land.
+	accept     func(lfd int) (int, error)
+	tasksTaken func()
 }
 
 // entry kinds: each has its own rule for when a read means "drained".
@@ -87,6 +94,7 @@ func newEventLoop(id int, p poller.Poller, o *options) *eventLoop {
 		gen:    1,
 		log:    o.logger,
 		done:   make(chan struct{}),
+		accept: accept,
 	}
 	l.lt, _ = p.(poller.LevelTriggered)
 	return l
@@ -508,6 +516,9 @@ func (l *eventLoop) runTasks() {
 	l.mu.Lock()
 	l.tasks, l.running = l.running[:0], l.tasks
 	l.mu.Unlock()
+	if l.tasksTaken != nil {
+		l.tasksTaken()
+	}
 	for i, fn := range l.running {
 		l.depth++
 		fn()
