@@ -39,6 +39,7 @@ var suite = []struct {
 	{"PeerCloseIsEndOfInput", testPeerCloseIsEndOfInput},
 	{"PeerHalfClose", testPeerHalfClose},
 	{"PeerReset", testPeerReset},
+	{"PeerResetWithNoInterest", testPeerResetWithNoInterest},
 	{"WriteToResetPeer", testWriteToResetPeer},
 	{"MethodsAfterClose", testMethodsAfterClose},
 	{"CloseLeavesFDsOpen", testCloseLeavesFDsOpen},
@@ -447,6 +448,19 @@ func testPeerReset(t *testing.T, b backend) {
 	if n, err := unix.Read(local.fd, buf[:]); err != unix.ECONNRESET {
 		t.Fatalf("read after RST: %d, %v; want ECONNRESET", n, err)
 	}
+}
+
+// testPeerResetWithNoInterest: a fd whose level-triggered interest is none
+// (its handler wants neither input nor output) still reports a reset, as
+// epoll reports EPOLLERR and EPOLLHUP whatever the interest; otherwise the
+// loop never learns that the connection is dead and it leaks. An
+// edge-triggered poller watches both directions always.
+func testPeerResetWithNoInterest(t *testing.T, b backend) {
+	p := b.open(t)
+	local, peer := pair(t)
+	register(t, p, local, 1, 0)
+	reset(t, peer)
+	waitFor(t, p, 1, "error or closed", broken)
 }
 
 func testWriteToResetPeer(t *testing.T, b backend) {
