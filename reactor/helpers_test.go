@@ -163,3 +163,7 @@ func hasInput(fd int) bool {
 	n, err := unix.Poll(pfd, 0)
 	return err == nil && n == 1 && pfd[0].Revents&unix.POLLIN != 0
 }
+
+// timeout returns a channel that fires after waitTimeout, for selects that
+// wait for one of several things.
+func timeout() <-chan time.Time { return time.After(waitTimeout) }
