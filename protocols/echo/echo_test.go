@@ -35,6 +35,8 @@ type spy struct {
 	pending      atomic.Int64 // Pending after the latest call
 	maxPending   atomic.Int64
 	pendingAtEOF atomic.Int64 // output held when the peer's EOF was read; -1 before
+	maxBuffered  atomic.Int64 // the most the output buffer held, sent part included
+	recvsOnTail  atomic.Int64 // HandleRecv calls made while a partly sent tail was held
 	closedAtEOF  atomic.Bool  // the handler closed in the call that read EOF
 	closes       atomic.Int64
 	closeErr     chan error
@@ -60,10 +62,16 @@ func (s *spy) observe() {
 	if n > s.maxPending.Load() {
 		s.maxPending.Store(n) // only the loop goroutine writes it
 	}
+	if b := int64(echo.Buffered(s.Handler)); b > s.maxBuffered.Load() {
+		s.maxBuffered.Store(b)
+	}
 }
 
 func (s *spy) HandleRecv() error {
 	before, wanted, closes := s.Pending(), s.WantsRecv(), s.closes.Load()
+	if echo.Sent(s.Handler) > 0 {
+		s.recvsOnTail.Add(1)
+	}
 	err := s.Handler.HandleRecv()
 	s.observe()
 	// WantsRecv turned false below the cap, or the handler closed: this call
@@ -122,9 +130,9 @@ func recv[T any](t *testing.T, ch <-chan T, what string) T {
 	}
 }
 
-// start runs a one-loop Loop on backend serving f, shut down with a
-// deadline when the test ends, and returns a client connected to it.
-func start(t *testing.T, name string, f reactor.Factory, opts ...reactor.Option) *net.TCPConn {
+// newLoop runs a one-loop Loop on backend, shut down with a deadline when
+// the test ends.
+func newLoop(t *testing.T, name string, opts ...reactor.Option) *reactor.Loop {
 	t.Helper()
 	l, err := backend.New(name, append([]reactor.Option{reactor.WithLoops(1)}, opts...)...)
 	if err != nil {
@@ -137,6 +145,14 @@ func start(t *testing.T, name string, f reactor.Factory, opts ...reactor.Option)
 			t.Errorf("Shutdown: %v", err)
 		}
 	})
+	return l
+}
+
+// start runs a one-loop Loop on backend serving f, shut down with a
+// deadline when the test ends, and returns a client connected to it.
+func start(t *testing.T, name string, f reactor.Factory, opts ...reactor.Option) *net.TCPConn {
+	t.Helper()
+	l := newLoop(t, name, opts...)
 	return conformance.DialTCP(t, conformance.Listen(t, l, f))
 }
 
