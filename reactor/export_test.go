@@ -236,3 +236,7 @@ func Unsent(c Conn) int {
 	}
 	return unsent(c.Fd())
 }
+
+// CurrentTurn returns the turn event loop i of r is in. Call it on that
+// loop's goroutine: from a handler, a posted function or an accept hook.
+func CurrentTurn(r *Loop, i int) uint64 { return r.eng.(*group).loops[i].turns }
