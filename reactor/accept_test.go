@@ -82,3 +82,64 @@ func TestAcceptRetriesConnAborted(t *testing.T) {
 		}
 	})
 }
+
+// TestAcceptFailureSparesLiveConnsAndDoesNotSpin: while accept fails with
+// EMFILE (the process is out of descriptors), the connection stays in the
+// backlog and the loop must neither close the connections it has (gnet
+// shuts its whole engine down here) nor spin retrying the accept (tokio
+// #3529; a level-triggered poller reports the backlog on every Wait). It
+// rests the listener and tries again after reactor.AcceptRetry, or when one
+// of its connections closes, and logs the failure once. Once accept works
+// again, the connection that waited is served with no new connection to
+// make an edge, and new ones are too.
+func TestAcceptFailureSparesLiveConnsAndDoesNotSpin(t *testing.T) {
+	const window = 300 * time.Millisecond
+	forPollers(t, func(t *testing.T, backend string) {
+		logs := &logCounter{}
+		l := newLoop(t, backend, reactor.WithLogger(slog.New(logs)))
+		addr := conformance.Listen(t, l, echo.New)
+		live := conformance.DialTCP(t, addr)
+		deadline := time.Now().Add(waitTimeout)
+		if err := conformance.Exchange(live, []byte("before"), nil, deadline); err != nil {
+			t.Fatalf("live connection: %v", err)
+		}
+
+		var failing atomic.Bool
+		var failures atomic.Int64
+		failing.Store(true)
+		setAccept(t, l, func(lfd int) (int, error) {
+			if failing.Load() {
+				failures.Add(1)
+				return -1, unix.EMFILE
+			}
+			return reactor.Accept(lfd)
+		})
+		syncLoop(t, l)
+		waiting := conformance.DialTCP(t, addr) // complete in the kernel, stuck in the backlog
+		conformance.WaitFor(t, waitTimeout, "the loop to try the accept", func() bool { return failures.Load() > 0 })
+
+		start := failures.Load()
+		assertNoSpin(t, l, window)
+		if n, most := failures.Load()-start, int64(window/reactor.AcceptRetry)+2; n > most {
+			t.Errorf("accept failed %d times in %v for one connection in the backlog, want at most %d (one per %v): the loop retries a failing accept without resting",
+				n, window, most, reactor.AcceptRetry)
+		}
+		if n := logs.n.Load(); n != 1 {
+			t.Errorf("%d log records while accept failed %d times, want 1: a failing accept is logged once until it works again", n, failures.Load())
+		}
+		if err := conformance.Exchange(live, []byte("while accept fails"), nil, deadline); err != nil {
+			t.Errorf("the live connection, while accept fails: %v", err)
+		}
+
+		failing.Store(false)
+		if err := conformance.Exchange(waiting, []byte("waited"), nil, deadline); err != nil {
+			t.Errorf("the connection that waited in the backlog, once accept works again: %v", err)
+		}
+		if err := conformance.Exchange(conformance.DialTCP(t, addr), []byte("next"), nil, deadline); err != nil {
+			t.Errorf("a new connection, once accept works again: %v", err)
+		}
+		if err := conformance.Exchange(live, []byte("after"), nil, deadline); err != nil {
+			t.Errorf("the live connection, after accept failed: %v", err)
+		}
+	})
+}

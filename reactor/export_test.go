@@ -240,3 +240,6 @@ func Unsent(c Conn) int {
 // CurrentTurn returns the turn event loop i of r is in. Call it on that
 // loop's goroutine: from a handler, a posted function or an accept hook.
 func CurrentTurn(r *Loop, i int) uint64 { return r.eng.(*group).loops[i].turns }
+
+// AcceptRetry is how long a listener whose accept failed rests.
+const AcceptRetry = acceptRetry

@@ -27,6 +27,13 @@ const acceptCost = 1 << 10
 // the peer has acknowledged the last byte.
 const lingerPoll = 2 * time.Millisecond
 
+// acceptRetry is how long a listener whose accept failed for want of
+// resources (EMFILE and the like) rests before it tries again, unless a
+// connection of its loop closes first and frees a descriptor. Without the
+// rest, a level-triggered poller, which reports the waiting backlog on every
+// Wait, would make the loop spin on the failing accept.
+const acceptRetry = 100 * time.Millisecond
+
 // eventLoop is one goroutine that owns a poller and the entries registered
 // on it (connections and listeners). Everything in it but the task queue is
 // touched only by that goroutine.
@@ -52,6 +59,9 @@ type eventLoop struct {
 	closing []closed
 
 	lingering []*conn // during Shutdown: waiting for the kernel to send all
+
+	resting   []*conn // listeners whose accept failed, until restUntil or a close
+	restUntil time.Time
 
 	draining bool // Shutdown began: no more reads for handlers, close when flushed
 	stopped  bool
@@ -121,6 +131,8 @@ func (l *eventLoop) run() {
 			timeout = 0
 		case len(l.lingering) > 0:
 			timeout = lingerPoll
+		case len(l.resting) > 0:
+			timeout = max(time.Until(l.restUntil), 0)
 		}
 		n, err := l.p.Wait(l.events, timeout)
 		l.turns++
@@ -141,6 +153,9 @@ func (l *eventLoop) run() {
 			}
 			clear(l.lingering)
 			l.lingering = l.lingering[:0]
+		}
+		if len(l.resting) > 0 && !time.Now().Before(l.restUntil) {
+			l.wakeListeners()
 		}
 		l.serveReady()
 		if l.draining && l.live == 0 {
@@ -385,10 +400,27 @@ func (l *eventLoop) closeConn(c *conn, err error) {
 		return
 	}
 	l.live--
+	if len(l.resting) > 0 {
+		l.wakeListeners() // a descriptor is free: accept may work again
+	}
 	l.closing = append(l.closing, closed{c, err})
 	if l.depth == 0 {
 		l.reportClosed()
 	}
+}
+
+// wakeListeners ends the rest of the listeners whose accept failed: they
+// try again in the next serve, edge or no edge.
+func (l *eventLoop) wakeListeners() {
+	for _, c := range l.resting {
+		if c.flags&fClosed == 0 {
+			c.h.(*acceptor).resting = false
+			c.flags |= fReadable
+			l.schedule(c)
+		}
+	}
+	clear(l.resting)
+	l.resting = l.resting[:0]
 }
 
 // reportClosed runs the HandleClose of connections closed so far, unless a
