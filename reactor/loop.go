@@ -76,8 +76,7 @@ type eventLoop struct {
 
 	// Test seams, set only by export_test.go on the loop goroutine. accept
 	// takes a connection off a listener (the platform's accept; tests make
-	// it fail). tasksTaken, if set, runs just after runTasks has taken the
-	// queue, at the first moment a racing Post can land.
+	// it fail). tasksTaken, if set, runs in unlockTasks.
 	accept     func(lfd int) (int, error)
 	tasksTaken func()
 }
@@ -547,16 +546,23 @@ func (l *eventLoop) runTasks() {
 	l.hasTasks.Store(false)
 	l.mu.Lock()
 	l.tasks, l.running = l.running[:0], l.tasks
-	l.mu.Unlock()
-	if l.tasksTaken != nil {
-		l.tasksTaken()
-	}
+	l.unlockTasks()
 	for i, fn := range l.running {
 		l.depth++
 		fn()
 		l.depth--
 		l.running[i] = nil
 		l.reportClosed()
+	}
+}
+
+// unlockTasks releases the task queue once runTasks has taken it. The test
+// hook tasksTaken runs here, at the first moment a Post from another
+// goroutine can land after the swap, so that a test can post there.
+func (l *eventLoop) unlockTasks() {
+	l.mu.Unlock()
+	if l.tasksTaken != nil {
+		l.tasksTaken()
 	}
 }
 
