@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -31,6 +32,7 @@ var suite = []struct {
 	{"WakesCollapse", testWakesCollapse},
 	{"WakeBeforeWaitNotLost", testWakeBeforeWaitNotLost},
 	{"WakeWhileBlocked", testWakeWhileBlocked},
+	{"WakeRacesConsumption", testWakeRacesConsumption},
 	{"WaitZeroReturnsAtOnce", testWaitZeroReturnsAtOnce},
 	{"SubMillisecondTimeoutNotRoundedToZero", testSubMillisecondTimeout},
 	{"WaitRetriesEINTR", testWaitRetriesEINTR},
@@ -275,6 +277,83 @@ func testWakeWhileBlocked(t *testing.T, b backend) {
 	if r := awaitResult(t, p, res); len(r.events) != 0 {
 		t.Fatalf("Wait returned %v, want no events", r.events)
 	}
+}
+
+// testWakeRacesConsumption: Wakes from several goroutines race the Waits
+// that consume them, for a while; then one more Wake must end a blocked
+// Wait. A backend that re-arms Wake (clears its "wake pending" flag) before
+// it drains its wake-up descriptor lets a Wake land in between: the drain
+// swallows that Wake's write, the flag stays set, and every later Wake is a
+// no-op, so the loop above sleeps through every Post. The Wait runs on its
+// own goroutine; if the wake-up is lost, input on a registered socket ends
+// it, so that the test fails in seconds and the poller can be closed.
+func testWakeRacesConsumption(t *testing.T, b backend) {
+	const (
+		wakers = 4
+		storm  = 500 * time.Millisecond
+		escTok = poller.Token(99)
+	)
+	p := b.open(t)
+	esc, escPeer := pair(t)
+	register(t, p, esc, escTok, poller.Readable)
+	var stop atomic.Bool
+	var waits atomic.Int64
+	escaped := errors.New("ended by the escape socket")
+	done := make(chan error, 1)
+	go func() {
+		events := make([]poller.Event, 8)
+		for {
+			n, err := p.Wait(events, -1) // only a Wake (or the escape) ends it
+			if err != nil {
+				done <- err
+				return
+			}
+			waits.Add(1)
+			for _, ev := range events[:n] {
+				if ev.Token == escTok && ev.Readable() {
+					done <- escaped
+					return
+				}
+			}
+			if stop.Load() {
+				done <- nil
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	end := time.Now().Add(storm)
+	for range wakers {
+		wg.Go(func() {
+			for time.Now().Before(end) {
+				if err := p.Wake(); err != nil {
+					t.Errorf("Wake: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	stop.Store(true)
+	if err := p.Wake(); err != nil {
+		t.Errorf("Wake: %v", err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Wait: %v", err)
+		}
+		return
+	case <-time.After(timeout):
+	}
+	send(t, escPeer, "x")
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		t.Fatalf("lost wake-up, and the blocked Wait did not end on input either")
+	}
+	t.Fatalf("lost wake-up: after %d Waits raced %d goroutines' Wakes for %v, a Wake did not end a blocked Wait within %v: "+
+		"a Wake that landed while its wake-up was being consumed was swallowed and Wake stayed disarmed", waits.Load(), wakers, storm, timeout)
 }
 
 func testWaitZeroReturnsAtOnce(t *testing.T, b backend) {
