@@ -2,7 +2,9 @@ package echo_test
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"runtime/debug"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -130,10 +132,28 @@ func recv[T any](t *testing.T, ch <-chan T, what string) T {
 	}
 }
 
+// testTimeout bounds each test that starts a loop, a backstop behind the
+// deadline every wait has: see watchdog.
+const testTimeout = 2 * time.Minute
+
+// watchdog panics, naming t and showing every goroutine, if t is still
+// running after testTimeout: it is stuck in a wait with no deadline, and
+// failing now beats hanging until go test's -timeout.
+func watchdog(t *testing.T) {
+	name := t.Name()
+	timer := time.AfterFunc(testTimeout, func() {
+		debug.SetTraceback("all")
+		panic(fmt.Sprintf("%s is still running after %v: a wait with no deadline is stuck "+
+			"(a lost wake-up, or a loop stuck in one turn); every goroutine follows", name, testTimeout))
+	})
+	t.Cleanup(func() { timer.Stop() })
+}
+
 // newLoop runs a one-loop Loop on backend, shut down with a deadline when
-// the test ends.
+// the test ends, and gives the test a watchdog.
 func newLoop(t *testing.T, name string, opts ...reactor.Option) *reactor.Loop {
 	t.Helper()
+	watchdog(t)
 	l, err := backend.New(name, append([]reactor.Option{reactor.WithLoops(1)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
