@@ -243,3 +243,24 @@ func CurrentTurn(r *Loop, i int) uint64 { return r.eng.(*group).loops[i].turns }
 
 // AcceptRetry is how long a listener whose accept failed rests.
 const AcceptRetry = acceptRetry
+
+// Draining reports whether Shutdown has begun on every event loop of r: the
+// loops closed their listeners and judged which peers are active. A loop
+// that has exited counts as draining.
+func Draining(r *Loop) (bool, error) {
+	g, err := groupOf(r)
+	if err != nil {
+		return false, err
+	}
+	for _, l := range g.loops {
+		var d bool
+		err := l.bounded(func() error { d = l.draining; return nil })
+		if err == ErrClosed {
+			continue
+		}
+		if err != nil || !d {
+			return false, err
+		}
+	}
+	return true, nil
+}
