@@ -520,26 +520,6 @@ func (l *eventLoop) post(fn func()) error {
 	return l.p.Wake()
 }
 
-// call runs fn on the loop goroutine and waits for its result. It must not
-// be called from the loop goroutine; only tests use it.
-func (l *eventLoop) call(fn func() error) error {
-	res := make(chan error, 1)
-	if err := l.post(func() { res <- fn() }); err != nil {
-		return err
-	}
-	select {
-	case err := <-res:
-		return err
-	case <-l.done:
-		select {
-		case err := <-res:
-			return err
-		default:
-			return ErrClosed
-		}
-	}
-}
-
 // runTasks runs what was posted. The flag is cleared before the queue is
 // taken, so a post that lands after the swap sets it again.
 func (l *eventLoop) runTasks() {
