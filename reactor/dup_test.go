@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgeloop/edgeloop/backend"
 	"github.com/edgeloop/edgeloop/internal/conformance"
 	"github.com/edgeloop/edgeloop/poller"
 	"github.com/edgeloop/edgeloop/reactor"
@@ -37,34 +36,16 @@ func (r *recorder) events(tok poller.Token) int {
 	return r.seen[tok]
 }
 
-// ltRecorder is a recorder over a level-triggered poller; the loop finds
-// SetInterest on it as on the poller it wraps.
-type ltRecorder struct {
-	*recorder
-	lt poller.LevelTriggered
-}
-
-func (r ltRecorder) SetInterest(fd int, tok poller.Token, in poller.Interest) error {
-	return r.lt.SetInterest(fd, tok, in)
-}
-
 // recordedLoop starts a one-loop Loop over the poller of backend name,
 // wrapped in a recorder, and returns both.
 func recordedLoop(t *testing.T, name string) (*reactor.Loop, *recorder) {
 	t.Helper()
 	recs := make(chan *recorder, 1)
-	l := newLoop(t, name, reactor.WithPoller(func() (poller.Poller, error) {
-		p, err := backend.OpenPoller(name)
-		if err != nil {
-			return nil, err
-		}
+	l := wrappedLoop(t, name, func(p poller.Poller) poller.Poller {
 		r := &recorder{Poller: p, seen: map[poller.Token]int{}}
 		recs <- r
-		if lt, ok := p.(poller.LevelTriggered); ok {
-			return ltRecorder{r, lt}, nil
-		}
-		return r, nil
-	}))
+		return r
+	})
 	return l, recv(t, recs, "the loop's poller")
 }
 
