@@ -517,7 +517,12 @@ func (l *eventLoop) post(fn func()) error {
 	l.tasks = append(l.tasks, fn)
 	l.mu.Unlock()
 	l.hasTasks.Store(true)
-	return l.p.Wake()
+	if err := l.p.Wake(); err != nil && !errors.Is(err, poller.ErrClosed) {
+		return err
+	}
+	// A closed poller means exit has run: it set exited after fn was
+	// queued, then ran the queue, fn included, before closing the poller.
+	return nil
 }
 
 // runTasks runs what was posted. The flag is cleared before the queue is

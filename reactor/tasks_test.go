@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeloop/edgeloop/internal/conformance"
+	"github.com/edgeloop/edgeloop/poller"
 	"github.com/edgeloop/edgeloop/reactor"
 )
 
@@ -162,5 +164,67 @@ func TestStuckLoopFailsFast(t *testing.T) {
 			t.Errorf("SyncWithin(%v) on a stuck loop returned after %v", bound, took)
 		}
 		syncLoop(t, l) // released, it serves again
+	})
+}
+
+// wakeGate wraps a poller. An armed Wake waits until the poller is closed
+// before it goes on, as the Wake of a Post whose goroutine was descheduled
+// between queueing its function and waking the loop, while the loop ran
+// that function, exited and closed its poller.
+type wakeGate struct {
+	poller.Poller
+	armed  atomic.Bool
+	paused atomic.Bool // an armed Wake is waiting
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (g *wakeGate) Wake() error {
+	if g.armed.CompareAndSwap(true, false) {
+		g.paused.Store(true)
+		select {
+		case <-g.closed:
+		case <-time.After(waitTimeout):
+		}
+	}
+	return g.Poller.Wake()
+}
+
+func (g *wakeGate) Close() error {
+	err := g.Poller.Close()
+	g.once.Do(func() { close(g.closed) })
+	return err
+}
+
+// TestPostRacingExitReportsWhetherItRuns: Post's error says whether fn
+// will run. A Post that queued its function before the loop began to exit
+// has it run by the loop's last turn; if its Wake then finds the poller
+// closed, that is no failure, and Post must not return one (a caller that
+// sees an error takes it that fn never runs, and may run it elsewhere). The
+// wakeGate holds the Post's Wake until the loop has run the function, shut
+// down and closed its poller.
+func TestPostRacingExitReportsWhetherItRuns(t *testing.T) {
+	forPollers(t, func(t *testing.T, backend string) {
+		gates := make(chan *wakeGate, 1)
+		l := wrappedLoop(t, backend, func(p poller.Poller) poller.Poller {
+			g := &wakeGate{Poller: p, closed: make(chan struct{})}
+			gates <- g
+			return g
+		})
+		g := recv(t, gates, "the loop's poller")
+		syncLoop(t, l) // idle: the loop waits in its poller
+		g.armed.Store(true)
+		var ran atomic.Bool
+		posted := make(chan error, 1)
+		go func() { posted <- l.Post(func() { ran.Store(true) }) }()
+		conformance.WaitFor(t, waitTimeout, "the Post to queue its function and reach Wake", g.paused.Load)
+		shutdown(t, l) // its own Post wakes the loop, which runs both, exits and closes the poller
+		err := recv(t, posted, "Post to return")
+		switch {
+		case err != nil && ran.Load():
+			t.Errorf("Post returned %q, but its function ran: a Wake that found the poller closed after the loop had run the queue was reported as a failure", err)
+		case err == nil && !ran.Load():
+			t.Errorf("Post returned nil, but its function never ran")
+		}
 	})
 }
