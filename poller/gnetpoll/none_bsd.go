@@ -5,8 +5,9 @@ package gnetpoll
 import "github.com/panjf2000/gnet/v2/pkg/netpoll"
 
 // noneKeepsFD: kqueue has no registration without a filter, so an interest
-// of none is gnet's Delete, and a connection that wants nothing hears of a
-// reset only once it wants input or output again.
+// of none is gnet's Delete, as it always was here. Note that gnet v2.9.7's
+// Delete does nothing on kqueue: the filters set before stay. Neither is
+// tested on BSD yet.
 const noneKeepsFD = false
 
 // gnetEpollFD is Linux only.
