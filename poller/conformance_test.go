@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -31,6 +32,7 @@ var suite = []struct {
 	{"WakesCollapse", testWakesCollapse},
 	{"WakeBeforeWaitNotLost", testWakeBeforeWaitNotLost},
 	{"WakeWhileBlocked", testWakeWhileBlocked},
+	{"WakeRacesConsumption", testWakeRacesConsumption},
 	{"WaitZeroReturnsAtOnce", testWaitZeroReturnsAtOnce},
 	{"SubMillisecondTimeoutNotRoundedToZero", testSubMillisecondTimeout},
 	{"WaitRetriesEINTR", testWaitRetriesEINTR},
@@ -39,6 +41,7 @@ var suite = []struct {
 	{"PeerCloseIsEndOfInput", testPeerCloseIsEndOfInput},
 	{"PeerHalfClose", testPeerHalfClose},
 	{"PeerReset", testPeerReset},
+	{"PeerResetWithNoInterest", testPeerResetWithNoInterest},
 	{"WriteToResetPeer", testWriteToResetPeer},
 	{"MethodsAfterClose", testMethodsAfterClose},
 	{"CloseLeavesFDsOpen", testCloseLeavesFDsOpen},
@@ -276,6 +279,83 @@ func testWakeWhileBlocked(t *testing.T, b backend) {
 	}
 }
 
+// testWakeRacesConsumption: Wakes from several goroutines race the Waits
+// that consume them, for a while; then one more Wake must end a blocked
+// Wait. A backend that re-arms Wake (clears its "wake pending" flag) before
+// it drains its wake-up descriptor lets a Wake land in between: the drain
+// swallows that Wake's write, the flag stays set, and every later Wake is a
+// no-op, so the loop above sleeps through every Post. The Wait runs on its
+// own goroutine; if the wake-up is lost, input on a registered socket ends
+// it, so that the test fails in seconds and the poller can be closed.
+func testWakeRacesConsumption(t *testing.T, b backend) {
+	const (
+		wakers = 4
+		storm  = 500 * time.Millisecond
+		escTok = poller.Token(99)
+	)
+	p := b.open(t)
+	esc, escPeer := pair(t)
+	register(t, p, esc, escTok, poller.Readable)
+	var stop atomic.Bool
+	var waits atomic.Int64
+	escaped := errors.New("ended by the escape socket")
+	done := make(chan error, 1)
+	go func() {
+		events := make([]poller.Event, 8)
+		for {
+			n, err := p.Wait(events, -1) // only a Wake (or the escape) ends it
+			if err != nil {
+				done <- err
+				return
+			}
+			waits.Add(1)
+			for _, ev := range events[:n] {
+				if ev.Token == escTok && ev.Readable() {
+					done <- escaped
+					return
+				}
+			}
+			if stop.Load() {
+				done <- nil
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	end := time.Now().Add(storm)
+	for range wakers {
+		wg.Go(func() {
+			for time.Now().Before(end) {
+				if err := p.Wake(); err != nil {
+					t.Errorf("Wake: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	stop.Store(true)
+	if err := p.Wake(); err != nil {
+		t.Errorf("Wake: %v", err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Wait: %v", err)
+		}
+		return
+	case <-time.After(timeout):
+	}
+	send(t, escPeer, "x")
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		t.Fatalf("lost wake-up, and the blocked Wait did not end on input either")
+	}
+	t.Fatalf("lost wake-up: after %d Waits raced %d goroutines' Wakes for %v, a Wake did not end a blocked Wait within %v: "+
+		"a Wake that landed while its wake-up was being consumed was swallowed and Wake stayed disarmed", waits.Load(), wakers, storm, timeout)
+}
+
 func testWaitZeroReturnsAtOnce(t *testing.T, b backend) {
 	p := b.open(t)
 	// The fastest of a few calls, so a descheduled call does not fail the
@@ -447,6 +527,19 @@ func testPeerReset(t *testing.T, b backend) {
 	if n, err := unix.Read(local.fd, buf[:]); err != unix.ECONNRESET {
 		t.Fatalf("read after RST: %d, %v; want ECONNRESET", n, err)
 	}
+}
+
+// testPeerResetWithNoInterest: a fd whose level-triggered interest is none
+// (its handler wants neither input nor output) still reports a reset, as
+// epoll reports EPOLLERR and EPOLLHUP whatever the interest; otherwise the
+// loop never learns that the connection is dead and it leaks. An
+// edge-triggered poller watches both directions always.
+func testPeerResetWithNoInterest(t *testing.T, b backend) {
+	p := b.open(t)
+	local, peer := pair(t)
+	register(t, p, local, 1, 0)
+	reset(t, peer)
+	waitFor(t, p, 1, "error or closed", broken)
 }
 
 func testWriteToResetPeer(t *testing.T, b backend) {

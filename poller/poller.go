@@ -60,7 +60,12 @@ type Poller interface {
 // LevelTriggered is implemented by pollers that report a fd for as long as it
 // is ready rather than once per change. The loop above such a poller must keep
 // the kernel's interest equal to what it wants, or it spins: SetInterest
-// replaces fd's interest. Register starts with Readable only.
+// replaces fd's interest. Register starts with Readable only. An interest of
+// none keeps fd registered, and errors and hang-ups are still reported, as
+// epoll reports EPOLLERR and EPOLLHUP whatever the interest, so that a loop
+// hears of a reset on a connection that wants nothing. Portability: kqueue
+// has no registration without a filter; gnetpoll does not promise this on
+// BSD.
 type LevelTriggered interface {
 	Poller
 	// SetInterest replaces the interest of a registered fd.

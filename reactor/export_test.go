@@ -1,10 +1,54 @@
 package reactor
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+
+	"github.com/edgeloop/edgeloop/poller"
+)
 
 // This file exposes internals of the poller backends to the package's
 // external tests (package reactor_test). Everything here reads loop state on
 // the loop's own goroutine, through post, so that -race sees no data race.
+
+// CallTimeout bounds every wait in this file for a loop to run a posted
+// function. A loop that does not get to it within this time is stuck (a
+// handler that blocks, a spin inside one turn) or lost a wake-up; the
+// error then says which loop, so the test fails in seconds rather than at
+// go test's -timeout.
+const CallTimeout = 5 * time.Second
+
+// callWithin is call with a deadline: it runs fn on l's goroutine and waits
+// at most d for its result.
+func (l *eventLoop) callWithin(d time.Duration, fn func() error) error {
+	res := make(chan error, 1)
+	if err := l.post(func() { res <- fn() }); err != nil {
+		return err
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case err := <-res:
+		return err
+	case <-l.done:
+		select {
+		case err := <-res:
+			return err
+		default:
+			return ErrClosed
+		}
+	case <-timer.C:
+		l.mu.Lock()
+		queued := len(l.tasks)
+		l.mu.Unlock()
+		return fmt.Errorf("reactor: event loop %d did not run a posted function within %v "+
+			"(%d posted functions queued, task flag %v): the loop is stuck in a turn or lost a wake-up",
+			l.id, d, queued, l.hasTasks.Load())
+	}
+}
+
+// bounded runs fn on l's goroutine within CallTimeout.
+func (l *eventLoop) bounded(fn func() error) error { return l.callWithin(CallTimeout, fn) }
 
 // groupOf returns r's event loops, or an error on a backend without them
 // (gnet, net).
@@ -36,7 +80,7 @@ func Turns(r *Loop) (uint64, error) {
 	var total uint64
 	for _, l := range g.loops {
 		var n uint64
-		if err := l.call(func() error { n = l.turns; return nil }); err != nil {
+		if err := l.bounded(func() error { n = l.turns; return nil }); err != nil {
 			return 0, err
 		}
 		total += n
@@ -54,7 +98,7 @@ func Sync(r *Loop) error {
 	}
 	for range 2 { // the second round also covers the ready list the first turn left
 		for _, l := range g.loops {
-			if err := l.call(func() error { return nil }); err != nil {
+			if err := l.bounded(func() error { return nil }); err != nil {
 				return err
 			}
 		}
@@ -78,7 +122,7 @@ func Settings(r *Loop) (LoopConfig, error) {
 	}
 	l := g.loops[0]
 	var cfg LoopConfig
-	err = l.call(func() error {
+	err = l.bounded(func() error {
 		cfg = LoopConfig{Loops: len(g.loops), Budget: l.budget, ReadBuffer: len(l.buf), Events: len(l.events)}
 		return nil
 	})
@@ -95,3 +139,128 @@ func Readable(c Conn) bool { return c.(*conn).flags&fReadable != 0 }
 
 // Writable is Readable for output space.
 func Writable(c Conn) bool { return c.(*conn).flags&fWritable != 0 }
+
+// SyncWithin is Sync with its own bound on each wait for a loop, for tests
+// of the bound itself.
+func SyncWithin(r *Loop, d time.Duration) error {
+	g, err := groupOf(r)
+	if err != nil {
+		return err
+	}
+	for _, l := range g.loops {
+		if err := l.callWithin(d, func() error { return nil }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TaskQueue reports, from any goroutine, how many posted functions wait on
+// each of r's event loops and whether each loop's task flag is set: a
+// function queued with the flag clear is lost until the next Post.
+func TaskQueue(r *Loop) (queued []int, flag []bool, err error) {
+	g, err := groupOf(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, l := range g.loops {
+		l.mu.Lock()
+		queued = append(queued, len(l.tasks))
+		l.mu.Unlock()
+		flag = append(flag, l.hasTasks.Load())
+	}
+	return queued, flag, nil
+}
+
+// OnTasksTaken makes every event loop of r call fn on its goroutine each
+// time it has taken its queue of posted functions, before running them: at
+// the first moment a Post from another goroutine could land after the
+// swap. fn may call Post. nil removes the hook.
+func OnTasksTaken(r *Loop, fn func()) error {
+	g, err := groupOf(r)
+	if err != nil {
+		return err
+	}
+	for _, l := range g.loops {
+		if err := l.bounded(func() error { l.tasksTaken = fn; return nil }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Accept is the platform's accept, for an accept hook that fails some calls
+// and hands the others on.
+var Accept = accept
+
+// SetAccept makes every event loop of r take connections off its listeners
+// with f instead of the platform's accept (nil restores it), so that tests
+// reach accept's error branches.
+func SetAccept(r *Loop, f func(lfd int) (int, error)) error {
+	g, err := groupOf(r)
+	if err != nil {
+		return err
+	}
+	if f == nil {
+		f = accept
+	}
+	for _, l := range g.loops {
+		if err := l.bounded(func() error { l.accept = f; return nil }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LoopTurn returns the turn c's loop is in. Call it on c's loop goroutine,
+// with a native Conn: from a handler, it tells which turn a call ran in.
+func LoopTurn(c Conn) uint64 { return c.(*conn).loop.turns }
+
+// Token returns the poller token c is registered with. Call it on c's loop
+// goroutine.
+func Token(c Conn) poller.Token {
+	cc := c.(*conn)
+	return token(cc.fd, cc.gen)
+}
+
+// Closed reports whether the loop has closed c. Call it on c's loop
+// goroutine.
+func Closed(c Conn) bool { return c.(*conn).flags&fClosed != 0 }
+
+// Unsent returns how many bytes c's kernel send queue holds, sent or not but
+// not yet acknowledged (SIOCOUTQ on Linux), or -1 once c is closed. Call it
+// on c's loop goroutine.
+func Unsent(c Conn) int {
+	if Closed(c) {
+		return -1
+	}
+	return unsent(c.Fd())
+}
+
+// CurrentTurn returns the turn event loop i of r is in. Call it on that
+// loop's goroutine: from a handler, a posted function or an accept hook.
+func CurrentTurn(r *Loop, i int) uint64 { return r.eng.(*group).loops[i].turns }
+
+// AcceptRetry is how long a listener whose accept failed rests.
+const AcceptRetry = acceptRetry
+
+// Draining reports whether Shutdown has begun on every event loop of r: the
+// loops closed their listeners and judged which peers are active. A loop
+// that has exited counts as draining.
+func Draining(r *Loop) (bool, error) {
+	g, err := groupOf(r)
+	if err != nil {
+		return false, err
+	}
+	for _, l := range g.loops {
+		var d bool
+		err := l.bounded(func() error { d = l.draining; return nil })
+		if err == ErrClosed {
+			continue
+		}
+		if err != nil || !d {
+			return false, err
+		}
+	}
+	return true, nil
+}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"sync/atomic"
+	"time"
 
 	"github.com/edgeloop/edgeloop/internal/sockaddr"
 	"github.com/edgeloop/edgeloop/poller"
@@ -118,12 +119,14 @@ func (l *eventLoop) addListener(fd int, f Factory) {
 
 // acceptor is a listener's handler: its HandleRecv accepts connections.
 type acceptor struct {
-	l *eventLoop
-	c *conn
-	f Factory
+	l       *eventLoop
+	c       *conn
+	f       Factory
+	resting bool // accept failed for want of resources; see acceptRetry
+	failing bool // accept has failed since it last succeeded; logged once
 }
 
-func (a *acceptor) WantsRecv() bool   { return true }
+func (a *acceptor) WantsRecv() bool   { return !a.resting }
 func (a *acceptor) WantsSend() bool   { return false }
 func (a *acceptor) HandleSend() error { return nil }
 
@@ -133,7 +136,7 @@ func (a *acceptor) HandleSend() error { return nil }
 func (a *acceptor) HandleRecv() error {
 	l := a.l
 	for l.spent < l.budget {
-		fd, err := accept(int(a.c.fd))
+		fd, err := l.accept(int(a.c.fd))
 		switch err {
 		case nil:
 		case unix.EINTR, unix.ECONNABORTED:
@@ -145,14 +148,31 @@ func (a *acceptor) HandleRecv() error {
 			// EMFILE and the like: the connection stays in the backlog and
 			// live connections are untouched.
 			a.c.flags &^= fReadable
-			l.log.Warn("reactor: accept failed", "err", os.NewSyscallError("accept4", err))
+			a.rest(err)
 			return nil
 		}
+		a.failing = false
 		l.spent += acceptCost
 		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		l.addConn(fd, a.f, fWritable)
 	}
 	return nil
+}
+
+// rest stops accepting until acceptRetry has passed or a connection of the
+// loop closes, and logs the first failure since accept last worked.
+func (a *acceptor) rest(err error) {
+	l := a.l
+	if !a.failing {
+		a.failing = true
+		l.log.Warn("reactor: accept failed; retrying when a connection closes or after a pause",
+			"err", os.NewSyscallError("accept4", err), "pause", acceptRetry)
+	}
+	a.resting = true
+	if len(l.resting) == 0 {
+		l.restUntil = time.Now().Add(acceptRetry)
+	}
+	l.resting = append(l.resting, a.c)
 }
 
 // probeBind binds a socket without SO_REUSEPORT to sa and closes it: it fails

@@ -2,9 +2,11 @@ package reactor_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"runtime/debug"
 	"testing"
 	"time"
 
@@ -40,10 +42,31 @@ func forPollers(t *testing.T, fn func(t *testing.T, backend string)) {
 	}
 }
 
+// testTimeout bounds each test that starts a loop, a backstop behind the
+// deadline every wait has: a test still running after it is stuck in a wait
+// that has none, and the watchdog ends the process, naming the test and
+// dumping every goroutine, rather than let it hang until go test's
+// -timeout (10 minutes in CI).
+const testTimeout = 2 * time.Minute
+
+// watchdog panics, naming t and showing every goroutine, if t is still
+// running after testTimeout.
+func watchdog(t testing.TB) {
+	name := t.Name()
+	timer := time.AfterFunc(testTimeout, func() {
+		debug.SetTraceback("all")
+		panic(fmt.Sprintf("%s is still running after %v: a wait with no deadline is stuck "+
+			"(a lost wake-up, or a loop stuck in one turn); every goroutine follows", name, testTimeout))
+	})
+	t.Cleanup(func() { timer.Stop() })
+}
+
 // newLoop starts a Loop with one event loop on backend (opts may change
-// that) and shuts it down, with a deadline, when the test ends.
+// that) and shuts it down, with a deadline, when the test ends. The test
+// gets a watchdog.
 func newLoop(t testing.TB, name string, opts ...reactor.Option) *reactor.Loop {
 	t.Helper()
+	watchdog(t)
 	l, err := backend.New(name, append([]reactor.Option{reactor.WithLoops(1)}, opts...)...)
 	if err != nil {
 		t.Fatalf("backend.New(%q): %v", name, err)
@@ -163,3 +186,7 @@ func hasInput(fd int) bool {
 	n, err := unix.Poll(pfd, 0)
 	return err == nil && n == 1 && pfd[0].Revents&unix.POLLIN != 0
 }
+
+// timeout returns a channel that fires after waitTimeout, for selects that
+// wait for one of several things.
+func timeout() <-chan time.Time { return time.After(waitTimeout) }

@@ -27,6 +27,13 @@ const acceptCost = 1 << 10
 // the peer has acknowledged the last byte.
 const lingerPoll = 2 * time.Millisecond
 
+// acceptRetry is how long a listener whose accept failed for want of
+// resources (EMFILE and the like) rests before it tries again, unless a
+// connection of its loop closes first and frees a descriptor. Without the
+// rest, a level-triggered poller, which reports the waiting backlog on every
+// Wait, would make the loop spin on the failing accept.
+const acceptRetry = 100 * time.Millisecond
+
 // eventLoop is one goroutine that owns a poller and the entries registered
 // on it (connections and listeners). Everything in it but the task queue is
 // touched only by that goroutine.
@@ -53,6 +60,9 @@ type eventLoop struct {
 
 	lingering []*conn // during Shutdown: waiting for the kernel to send all
 
+	resting   []*conn // listeners whose accept failed, until restUntil or a close
+	restUntil time.Time
+
 	draining bool // Shutdown began: no more reads for handlers, close when flushed
 	stopped  bool
 	err      error // why run ended, if not Shutdown; read after done is closed
@@ -63,6 +73,12 @@ type eventLoop struct {
 	hasTasks atomic.Bool
 	exited   bool
 	done     chan struct{}
+
+	// Test seams, set only by export_test.go on the loop goroutine. accept
+	// takes a connection off a listener (the platform's accept; tests make
+	// it fail). tasksTaken, if set, runs in unlockTasks.
+	accept     func(lfd int) (int, error)
+	tasksTaken func()
 }
 
 // entry kinds: each has its own rule for when a read means "drained".
@@ -87,6 +103,7 @@ func newEventLoop(id int, p poller.Poller, o *options) *eventLoop {
 		gen:    1,
 		log:    o.logger,
 		done:   make(chan struct{}),
+		accept: accept,
 	}
 	l.lt, _ = p.(poller.LevelTriggered)
 	return l
@@ -113,6 +130,8 @@ func (l *eventLoop) run() {
 			timeout = 0
 		case len(l.lingering) > 0:
 			timeout = lingerPoll
+		case len(l.resting) > 0:
+			timeout = max(time.Until(l.restUntil), 0)
 		}
 		n, err := l.p.Wait(l.events, timeout)
 		l.turns++
@@ -133,6 +152,9 @@ func (l *eventLoop) run() {
 			}
 			clear(l.lingering)
 			l.lingering = l.lingering[:0]
+		}
+		if len(l.resting) > 0 && !time.Now().Before(l.restUntil) {
+			l.wakeListeners()
 		}
 		l.serveReady()
 		if l.draining && l.live == 0 {
@@ -377,10 +399,27 @@ func (l *eventLoop) closeConn(c *conn, err error) {
 		return
 	}
 	l.live--
+	if len(l.resting) > 0 {
+		l.wakeListeners() // a descriptor is free: accept may work again
+	}
 	l.closing = append(l.closing, closed{c, err})
 	if l.depth == 0 {
 		l.reportClosed()
 	}
+}
+
+// wakeListeners ends the rest of the listeners whose accept failed: they
+// try again in the next serve, edge or no edge.
+func (l *eventLoop) wakeListeners() {
+	for _, c := range l.resting {
+		if c.flags&fClosed == 0 {
+			c.h.(*acceptor).resting = false
+			c.flags |= fReadable
+			l.schedule(c)
+		}
+	}
+	clear(l.resting)
+	l.resting = l.resting[:0]
 }
 
 // reportClosed runs the HandleClose of connections closed so far, unless a
@@ -478,27 +517,12 @@ func (l *eventLoop) post(fn func()) error {
 	l.tasks = append(l.tasks, fn)
 	l.mu.Unlock()
 	l.hasTasks.Store(true)
-	return l.p.Wake()
-}
-
-// call runs fn on the loop goroutine and waits for its result. It must not
-// be called from the loop goroutine; only tests use it.
-func (l *eventLoop) call(fn func() error) error {
-	res := make(chan error, 1)
-	if err := l.post(func() { res <- fn() }); err != nil {
+	if err := l.p.Wake(); err != nil && !errors.Is(err, poller.ErrClosed) {
 		return err
 	}
-	select {
-	case err := <-res:
-		return err
-	case <-l.done:
-		select {
-		case err := <-res:
-			return err
-		default:
-			return ErrClosed
-		}
-	}
+	// A closed poller means exit has run: it set exited after fn was
+	// queued, then ran the queue, fn included, before closing the poller.
+	return nil
 }
 
 // runTasks runs what was posted. The flag is cleared before the queue is
@@ -507,13 +531,23 @@ func (l *eventLoop) runTasks() {
 	l.hasTasks.Store(false)
 	l.mu.Lock()
 	l.tasks, l.running = l.running[:0], l.tasks
-	l.mu.Unlock()
+	l.unlockTasks()
 	for i, fn := range l.running {
 		l.depth++
 		fn()
 		l.depth--
 		l.running[i] = nil
 		l.reportClosed()
+	}
+}
+
+// unlockTasks releases the task queue once runTasks has taken it. The test
+// hook tasksTaken runs here, at the first moment a Post from another
+// goroutine can land after the swap, so that a test can post there.
+func (l *eventLoop) unlockTasks() {
+	l.mu.Unlock()
+	if l.tasksTaken != nil {
+		l.tasksTaken()
 	}
 }
 

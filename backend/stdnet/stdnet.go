@@ -436,8 +436,8 @@ func (e *netEngine) Shutdown(ctx context.Context) error {
 	finished := make(chan struct{})
 	go func() {
 		e.wg.Wait()
+		e.doneOnce.Do(func() { close(e.doneCh) }) // before finished: Done is closed once Shutdown returns nil
 		close(finished)
-		e.doneOnce.Do(func() { close(e.doneCh) })
 	}()
 	select {
 	case <-finished:

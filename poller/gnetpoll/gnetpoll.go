@@ -30,13 +30,14 @@ import (
 // benchmarks count both against gnetpoll.
 type Poller struct {
 	gp       *netpoll.Poller
+	epfd     int // gnet's epoll descriptor, Linux only (clearInterest)
 	brkR     int // breaker pipe, read end (registered)
 	brkW     int
 	armed    atomic.Bool // the breaker has been written and not yet read
 	closed   atomic.Bool
 	wakers   atomic.Int32      // breakBatch calls between their closed check and their write
 	toks     []poller.Token    // by fd
-	regs     []poller.Interest // by fd; 0 means registered with no interest (deleted from the kernel set)
+	regs     []poller.Interest // by fd; 0 means registered with no interest (see noneKeepsFD)
 	known    []bool            // by fd: registered with us
 	out      []poller.Event
 	n        int
@@ -54,6 +55,11 @@ func Open() (*Poller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("poller: gnet: %w", err)
 	}
+	epfd, err := gnetEpollFD(gp)
+	if err != nil {
+		gp.Close()
+		return nil, err
+	}
 	var fds [2]int
 	if err := unix.Pipe(fds[:]); err != nil {
 		gp.Close()
@@ -63,7 +69,7 @@ func Open() (*Poller, error) {
 		unix.CloseOnExec(fd)
 		unix.SetNonblock(fd, true)
 	}
-	p := &Poller{gp: gp, brkR: fds[0], brkW: fds[1]}
+	p := &Poller{gp: gp, epfd: epfd, brkR: fds[0], brkW: fds[1]}
 	p.callback = p.onEvent
 	p.timer = time.AfterFunc(time.Hour, p.breakBatch)
 	p.timer.Stop()
@@ -113,7 +119,8 @@ func (p *Poller) Register(fd int, tok poller.Token) error {
 
 // SetInterest implements LevelTriggered. gnet's poller can modify to "read"
 // or "read and write" only; "write only" is a delete and an add, and "none"
-// is a delete.
+// is clearInterest: on Linux the fd stays in the set with no events, so
+// that errors and hang-ups are still reported.
 func (p *Poller) SetInterest(fd int, tok poller.Token, in poller.Interest) error {
 	if p.closed.Load() {
 		return poller.ErrClosed
@@ -122,17 +129,18 @@ func (p *Poller) SetInterest(fd int, tok poller.Token, in poller.Interest) error
 		return fmt.Errorf("poller: modify fd %d: %w", fd, poller.ErrNotRegistered)
 	}
 	old := p.regs[fd]
+	inSet := old != 0 || noneKeepsFD // fd is in gnet's kernel set now
 	pa := &netpoll.PollAttachment{FD: fd}
 	var err error
 	switch {
 	case in == old:
 	case in == 0:
-		err = p.gp.Delete(fd)
-	case old == 0 && in == poller.Readable:
+		err = p.clearInterest(fd)
+	case !inSet && in == poller.Readable:
 		err = p.gp.AddRead(pa, false)
-	case old == 0 && in == poller.Writable:
+	case !inSet && in == poller.Writable:
 		err = p.gp.AddWrite(pa, false)
-	case old == 0:
+	case !inSet:
 		err = p.gp.AddReadWrite(pa, false)
 	case in == poller.Readable:
 		err = p.gp.ModRead(pa, false)
@@ -159,7 +167,7 @@ func (p *Poller) Deregister(fd int) error {
 		return fmt.Errorf("poller: delete fd %d: %w", fd, poller.ErrNotRegistered)
 	}
 	p.known[fd] = false
-	if p.regs[fd] != 0 {
+	if p.regs[fd] != 0 || noneKeepsFD {
 		if err := p.gp.Delete(fd); err != nil {
 			return fmt.Errorf("poller: delete fd %d: %w", fd, err)
 		}

@@ -2,7 +2,9 @@ package echo_test
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"runtime/debug"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,6 +37,8 @@ type spy struct {
 	pending      atomic.Int64 // Pending after the latest call
 	maxPending   atomic.Int64
 	pendingAtEOF atomic.Int64 // output held when the peer's EOF was read; -1 before
+	maxBuffered  atomic.Int64 // the most the output buffer held, sent part included
+	recvsOnTail  atomic.Int64 // HandleRecv calls made while a partly sent tail was held
 	closedAtEOF  atomic.Bool  // the handler closed in the call that read EOF
 	closes       atomic.Int64
 	closeErr     chan error
@@ -60,10 +64,16 @@ func (s *spy) observe() {
 	if n > s.maxPending.Load() {
 		s.maxPending.Store(n) // only the loop goroutine writes it
 	}
+	if b := int64(echo.Buffered(s.Handler)); b > s.maxBuffered.Load() {
+		s.maxBuffered.Store(b)
+	}
 }
 
 func (s *spy) HandleRecv() error {
 	before, wanted, closes := s.Pending(), s.WantsRecv(), s.closes.Load()
+	if echo.Sent(s.Handler) > 0 {
+		s.recvsOnTail.Add(1)
+	}
 	err := s.Handler.HandleRecv()
 	s.observe()
 	// WantsRecv turned false below the cap, or the handler closed: this call
@@ -122,10 +132,28 @@ func recv[T any](t *testing.T, ch <-chan T, what string) T {
 	}
 }
 
-// start runs a one-loop Loop on backend serving f, shut down with a
-// deadline when the test ends, and returns a client connected to it.
-func start(t *testing.T, name string, f reactor.Factory, opts ...reactor.Option) *net.TCPConn {
+// testTimeout bounds each test that starts a loop, a backstop behind the
+// deadline every wait has: see watchdog.
+const testTimeout = 2 * time.Minute
+
+// watchdog panics, naming t and showing every goroutine, if t is still
+// running after testTimeout: it is stuck in a wait with no deadline, and
+// failing now beats hanging until go test's -timeout.
+func watchdog(t *testing.T) {
+	name := t.Name()
+	timer := time.AfterFunc(testTimeout, func() {
+		debug.SetTraceback("all")
+		panic(fmt.Sprintf("%s is still running after %v: a wait with no deadline is stuck "+
+			"(a lost wake-up, or a loop stuck in one turn); every goroutine follows", name, testTimeout))
+	})
+	t.Cleanup(func() { timer.Stop() })
+}
+
+// newLoop runs a one-loop Loop on backend, shut down with a deadline when
+// the test ends, and gives the test a watchdog.
+func newLoop(t *testing.T, name string, opts ...reactor.Option) *reactor.Loop {
 	t.Helper()
+	watchdog(t)
 	l, err := backend.New(name, append([]reactor.Option{reactor.WithLoops(1)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -137,6 +165,14 @@ func start(t *testing.T, name string, f reactor.Factory, opts ...reactor.Option)
 			t.Errorf("Shutdown: %v", err)
 		}
 	})
+	return l
+}
+
+// start runs a one-loop Loop on backend serving f, shut down with a
+// deadline when the test ends, and returns a client connected to it.
+func start(t *testing.T, name string, f reactor.Factory, opts ...reactor.Option) *net.TCPConn {
+	t.Helper()
+	l := newLoop(t, name, opts...)
 	return conformance.DialTCP(t, conformance.Listen(t, l, f))
 }
 

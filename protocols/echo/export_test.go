@@ -1,0 +1,15 @@
+package echo
+
+// Buffered returns the length of h's output buffer, the part already sent
+// included: what the connection holds in memory for its output. Call it on
+// h's loop goroutine.
+func Buffered(h *Handler) int {
+	if h.out == nil {
+		return 0
+	}
+	return len(h.out.B)
+}
+
+// Sent returns how much of h's output buffer has been sent: the offset of
+// the unsent tail. Call it on h's loop goroutine.
+func Sent(h *Handler) int { return h.off }
