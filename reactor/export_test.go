@@ -264,3 +264,8 @@ func Draining(r *Loop) (bool, error) {
 	}
 	return true, nil
 }
+
+// BeginDrain starts Shutdown's drain on c's loop at once, from inside a
+// handler call, so that a test can fix the state the drain sees. Call it on
+// c's loop goroutine.
+func BeginDrain(c Conn) { c.(*conn).loop.beginDrain() }

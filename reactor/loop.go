@@ -568,10 +568,13 @@ func (l *eventLoop) beginDrain() {
 		if c == nil {
 			continue
 		}
-		// Mid-conversation - input waiting, output still to send, or a
-		// handler holding the peer back - the peer is likely still sending,
-		// so the close must wait for its FIN. Only idle peers close at once.
-		if c.flags&fReadable != 0 || c.h.WantsSend() || (c.flags&(fEOF|fConnecting) == 0 && !c.h.WantsRecv()) {
+		// Mid-conversation - output still to send, or a handler holding the
+		// peer back - the peer is likely still sending, so the close must
+		// wait for its FIN. Input waiting marks the peer active too, in
+		// linger, when it is found and discarded; the readable flag is no
+		// proof of it (a read that filled the buffer leaves it set), and an
+		// idle peer taken for active would be waited on until ctx ends.
+		if c.h.WantsSend() || (c.flags&(fEOF|fConnecting) == 0 && !c.h.WantsRecv()) {
 			c.flags |= fPeerActive
 		}
 		l.schedule(c)
