@@ -14,7 +14,7 @@ import (
 // fillOnce reads exactly one buffer's worth (the peer sends that much), then
 // starts the drain while the loop still believes the socket readable.
 type fillOnce struct {
-	c    reactor.Conn
+	c       reactor.Conn
 	buf     []byte
 	done    bool
 	drained chan struct{} // closed once the drain began
