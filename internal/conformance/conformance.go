@@ -40,6 +40,7 @@ const (
 	Fairness         Behaviour = "fairness"          // a flood does not starve a ping-pong
 	PostClose        Behaviour = "post-close"        // Conn.Post from another goroutine
 	DialOut          Behaviour = "dial"              // Loop.Dial: refused and established
+	UrgentData       Behaviour = "urgent-data"       // a read that stops at the urgent mark is not "drained"
 )
 
 // Limits lists, per backend, the behaviours it cannot meet by design and
