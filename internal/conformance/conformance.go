@@ -41,6 +41,7 @@ const (
 	PostClose        Behaviour = "post-close"        // Conn.Post from another goroutine
 	DialOut          Behaviour = "dial"              // Loop.Dial: refused and established
 	UrgentData       Behaviour = "urgent-data"       // a read that stops at the urgent mark is not "drained"
+	ShutdownKernelQ  Behaviour = "shutdown-kernel-q" // Shutdown waits for the kernel's send queue too
 )
 
 // Limits lists, per backend, the behaviours it cannot meet by design and
@@ -60,6 +61,10 @@ var Limits = map[string]map[Behaviour]string{
 		ShutdownFlush: "gnet's Engine.Stop closes every connection at once, and gnet's close " +
 			"writes the output it still holds only as far as the socket takes it at that " +
 			"moment, dropping the rest (eventloop.close in gnet v2)",
+		ShutdownKernelQ: "gnet's Engine.Stop closes every connection at once, whatever its " +
+			"kernel send queue still holds: the orphaned socket goes on sending, but the " +
+			"peer's next segment meets a closed socket and draws an RST that discards the " +
+			"unsent bytes (the peer got 4096 of 24576 bytes, then ECONNRESET)",
 	},
 }
 

@@ -1,0 +1,121 @@
+package conformance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestShutdownKeepsKernelSendQueue: Shutdown loses nothing when the output
+// sits in the server's kernel send queue rather than in a handler. Ten
+// clients, each with a 4 KiB receive buffer, send 24 KiB to echo and read
+// nothing, so that most of each echo waits in the server's send queue while
+// its handler holds nothing. Shutdown starts; once every server socket has
+// shut its write side (its FIN is queued), each client sends one more byte
+// and then reads: it must get all 24 KiB and a clean EOF. A server that took
+// "the handler holds nothing" for idle and closed at once left an orphan
+// socket with unsent bytes, and the client's next byte made the kernel
+// answer with an RST that discarded them (TcpExtTCPAbortOnData): each
+// client got 4 KiB and then ECONNRESET.
+func TestShutdownKeepsKernelSendQueue(t *testing.T) {
+	const (
+		clients = 10
+		size    = 24 << 10
+	)
+	ForEachBackend(t, ShutdownKernelQ, func(t *testing.T, backend string) {
+		p := &probe{}
+		l, addr := Start(t, backend, 1, p.testEcho(1<<20, -1))
+		d := net.Dialer{Timeout: DialTimeout, Control: smallReceiveBuffer(4096)}
+		s := seed(t)
+		conns := make([]*net.TCPConn, clients)
+		payloads := make([][]byte, clients)
+		for i := range conns {
+			nc, err := d.Dial("tcp", addr)
+			if err != nil {
+				t.Fatalf("dial %d: %v", i, err)
+			}
+			conns[i] = nc.(*net.TCPConn)
+			t.Cleanup(func() { nc.Close() })
+			payloads[i] = Payload(s+uint64(i), size)
+			conns[i].SetDeadline(time.Now().Add(30 * time.Second))
+			if _, err := conns[i].Write(payloads[i]); err != nil {
+				t.Fatalf("client %d: write: %v", i, err)
+			}
+		}
+		WaitFor(t, 10*time.Second, fmt.Sprintf("the handlers to read all %d bytes and hand all of it to the kernel", clients*size), func() bool {
+			return p.read.Load() == clients*size && p.held.Load() == 0
+		})
+
+		ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+		defer cancel()
+		serr := make(chan error, 1)
+		go func() { serr <- l.Shutdown(ctx) }()
+
+		// Wait until the server has done what Shutdown does to an idle
+		// connection: shut its write side or closed it. Either way the
+		// server's socket has left ESTABLISHED with its FIN queued.
+		var last []tcpSocket
+		finQueued := func() bool {
+			last = tcpSockets(t)
+			for _, c := range conns {
+				s, ok := serverSide(last, c)
+				if !ok || (s.state != tcpFinWait1 && s.state != tcpFinWait2 && s.state != tcpClosing) {
+					return false
+				}
+			}
+			return true
+		}
+		if !Poll(10*time.Second, finQueued) {
+			for i, c := range conns {
+				s, ok := serverSide(last, c)
+				t.Logf("client %d: server socket found %v, state %#x, send queue %d", i, ok, s.state, s.txQueue)
+			}
+			t.Fatalf("10s after Shutdown began, not every server socket had shut its write side")
+		}
+		queued := 0
+		for _, c := range conns {
+			s, _ := serverSide(last, c)
+			queued += s.txQueue
+		}
+		t.Logf("at Shutdown the servers' kernels held %d of the %d bytes echoed", queued, clients*size)
+
+		errs := make([]error, clients)
+		var wg sync.WaitGroup
+		for i, c := range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := c.Write([]byte{'+'}); err != nil {
+					errs[i] = fmt.Errorf("the extra byte: %w", err)
+					return
+				}
+				c.SetReadDeadline(time.Now().Add(ShutdownTimeout + 5*time.Second))
+				errs[i] = ReadToEOF(c, payloads[i])
+				c.Close() // the server waits for this FIN: the peer sent after it had flushed
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				hint := ""
+				if errors.Is(err, syscall.ECONNRESET) {
+					hint = " (the server closed with bytes in its send queue; the extra byte drew an RST)"
+				}
+				t.Errorf("client %d: %v%s", i, err, hint)
+			}
+		}
+		select {
+		case err := <-serr:
+			if err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+		case <-time.After(ShutdownTimeout + 5*time.Second):
+			t.Fatalf("Shutdown had not returned %v after its ctx ended", 5*time.Second)
+		}
+	})
+}
