@@ -42,6 +42,8 @@ const (
 	DialOut          Behaviour = "dial"              // Loop.Dial: refused and established
 	UrgentData       Behaviour = "urgent-data"       // a read that stops at the urgent mark is not "drained"
 	ShutdownKernelQ  Behaviour = "shutdown-kernel-q" // Shutdown waits for the kernel's send queue too
+	DialFromLoop     Behaviour = "dial-from-loop"    // a Factory dials (a proxy's upstream)
+	ListenFromLoop   Behaviour = "listen-from-loop"  // a handler call listens
 )
 
 // Limits lists, per backend, the behaviours it cannot meet by design and
@@ -61,12 +63,17 @@ var Limits = map[string]map[Behaviour]string{
 		ShutdownFlush: "gnet's Engine.Stop closes every connection at once, and gnet's close " +
 			"writes the output it still holds only as far as the socket takes it at that " +
 			"moment, dropping the rest (eventloop.close in gnet v2)",
+		DialFromLoop: dialLimit,
 		ShutdownKernelQ: "gnet's Engine.Stop closes every connection at once, whatever its " +
 			"kernel send queue still holds: the orphaned socket goes on sending, but the " +
 			"peer's next segment meets a closed socket and draws an RST that discards the " +
 			"unsent bytes (the peer got 4096 of 24576 bytes, then ECONNRESET)",
 	},
 }
+
+// dialLimit is why the gnet backend skips every behaviour of Loop.Dial.
+const dialLimit = "the gnet backend only serves: its Dial returns ErrUnsupported " +
+	"(gnet dials through gnet.Client, a separate engine)"
 
 // SkipIfLimited skips t when backend cannot meet behaviour by design,
 // with the reason from Limits.
