@@ -394,7 +394,19 @@ func (e *engine) Shutdown(ctx context.Context) error {
 			}
 		}
 	}
-	e.doneOnce.Do(func() { close(e.doneCh) })
+	// Done says the engines have stopped: when ctx ended first (a handler
+	// still running, say), that is later than now.
+	closeDone := func() {
+		for _, s := range servers {
+			<-s.ran
+		}
+		e.doneOnce.Do(func() { close(e.doneCh) })
+	}
+	if ctx.Err() == nil {
+		closeDone()
+	} else {
+		go closeDone()
+	}
 	return first
 }
 

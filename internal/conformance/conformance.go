@@ -44,6 +44,7 @@ const (
 	ShutdownKernelQ  Behaviour = "shutdown-kernel-q" // Shutdown waits for the kernel's send queue too
 	DialFromLoop     Behaviour = "dial-from-loop"    // a Factory dials (a proxy's upstream)
 	ListenFromLoop   Behaviour = "listen-from-loop"  // a handler call listens
+	ShutdownStuck    Behaviour = "shutdown-stuck"    // Shutdown returns at ctx's end with a handler stuck
 )
 
 // Limits lists, per backend, the behaviours it cannot meet by design and

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edgeloop/edgeloop/reactor"
 )
 
 // TestShutdownKeepsKernelSendQueue: Shutdown loses nothing when the output
@@ -119,3 +121,90 @@ func TestShutdownKeepsKernelSendQueue(t *testing.T) {
 		}
 	})
 }
+
+// TestShutdownReturnsWithHandlerStuck: Shutdown returns ctx.Err() as soon
+// as its ctx ends, whatever the loop is doing; here a handler is blocked
+// inside HandleRecv. Done stays open while that handler runs (the loop has
+// not stopped), and closes once it returns. Shutdown used to wait for the
+// loops after forcing them closed, so a stuck handler hung it for good.
+func TestShutdownReturnsWithHandlerStuck(t *testing.T) {
+	const grace = 300 * time.Millisecond
+	ForEachBackend(t, ShutdownStuck, func(t *testing.T, backend string) {
+		entered, release := make(chan struct{}), make(chan struct{})
+		var enterOnce, releaseOnce sync.Once
+		unblock := func() { releaseOnce.Do(func() { close(release) }) }
+		defer unblock() // before NewLoop's cleanup, which shuts down again
+		p := &probe{}
+		l, addr := Start(t, backend, 1, func(c reactor.Conn) reactor.Handler {
+			p.opened(c)
+			return &stuck{c: c, p: p, stuck: func() {
+				enterOnce.Do(func() { close(entered) })
+				<-release
+			}}
+		})
+		c := DialTCP(t, addr)
+		if _, err := c.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-entered:
+		case <-time.After(5 * time.Second):
+			t.Fatal("HandleRecv was not called within 5s")
+		}
+
+		ctx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		serr := make(chan error, 1)
+		start := time.Now()
+		go func() { serr <- l.Shutdown(ctx) }()
+		select {
+		case err := <-serr:
+			took := time.Since(start)
+			t.Logf("Shutdown returned %v after %v", err, took.Round(time.Millisecond))
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("Shutdown: %v, want %v", err, context.DeadlineExceeded)
+			}
+			if took > grace+time.Second {
+				t.Errorf("Shutdown took %v with a %v ctx", took, grace)
+			}
+		case <-time.After(grace + 5*time.Second):
+			t.Fatalf("Shutdown had not returned 5s after its %v ctx ended, with a handler blocked in HandleRecv", grace)
+		}
+		select {
+		case <-l.Done():
+			t.Errorf("Done closed while a handler was still blocked inside the loop")
+		default:
+		}
+
+		unblock()
+		select {
+		case <-l.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("Done had not closed 5s after the blocked handler returned")
+		}
+		WaitFor(t, 5*time.Second, "HandleClose of the stuck connection", func() bool { return p.closed.Load() == 1 })
+		t.Logf("HandleClose(%v)", p.closeErrors()[0])
+	})
+}
+
+// stuck calls its stuck function from HandleRecv, and reads.
+type stuck struct {
+	c     reactor.Conn
+	p     *probe
+	stuck func()
+}
+
+func (h *stuck) WantsRecv() bool   { return true }
+func (h *stuck) WantsSend() bool   { return false }
+func (h *stuck) HandleSend() error { return nil }
+
+func (h *stuck) HandleRecv() error {
+	h.stuck()
+	_, err := h.c.Read(h.c.ReadBuffer())
+	if err == reactor.ErrWouldBlock {
+		return nil
+	}
+	return err
+}
+
+func (h *stuck) HandleClose(err error) { h.p.recordClose(err) }
