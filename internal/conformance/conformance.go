@@ -45,6 +45,8 @@ const (
 	DialFromLoop     Behaviour = "dial-from-loop"    // a Factory dials (a proxy's upstream)
 	ListenFromLoop   Behaviour = "listen-from-loop"  // a handler call listens
 	ShutdownStuck    Behaviour = "shutdown-stuck"    // Shutdown returns at ctx's end with a handler stuck
+	WakeFromHandler  Behaviour = "wake-handler"      // Conn.Wake from another connection's handler
+	WakeFromPost     Behaviour = "wake-loop-post"    // Conn.Wake from a function Loop.Post runs
 )
 
 // Limits lists, per backend, the behaviours it cannot meet by design and
@@ -65,12 +67,26 @@ var Limits = map[string]map[Behaviour]string{
 			"writes the output it still holds only as far as the socket takes it at that " +
 			"moment, dropping the rest (eventloop.close in gnet v2)",
 		DialFromLoop: dialLimit,
+		WakeFromPost: loopPostLimit,
 		ShutdownKernelQ: "gnet's Engine.Stop closes every connection at once, whatever its " +
 			"kernel send queue still holds: the orphaned socket goes on sending, but the " +
 			"peer's next segment meets a closed socket and draws an RST that discards the " +
 			"unsent bytes (the peer got 4096 of 24576 bytes, then ECONNRESET)",
 	},
+	"net": {
+		WakeFromHandler: "the net backend runs each connection's handler on a goroutine " +
+			"of its own, so one connection's handler setting another's state is a data " +
+			"race there by design (backend/stdnet's doc: a handler must not touch another " +
+			"connection's handler); Conn.Wake itself is safe from any goroutine on net",
+		WakeFromPost: loopPostLimit,
+	},
 }
+
+// loopPostLimit is why the gnet and net backends skip the behaviours of
+// Loop.Post that need it to run on a loop goroutine.
+const loopPostLimit = "Loop.Post runs fn on a goroutine of its own (gnet has no " +
+	"engine-wide task queue, net no loop at all; see their Post docs), so fn " +
+	"touching a handler races the handler's calls; Conn.Post is the way in there"
 
 // dialLimit is why the gnet backend skips every behaviour of Loop.Dial.
 const dialLimit = "the gnet backend only serves: its Dial returns ErrUnsupported " +
