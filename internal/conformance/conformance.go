@@ -47,6 +47,7 @@ const (
 	ShutdownStuck    Behaviour = "shutdown-stuck"    // Shutdown returns at ctx's end with a handler stuck
 	WakeFromHandler  Behaviour = "wake-handler"      // Conn.Wake from another connection's handler
 	WakeFromPost     Behaviour = "wake-loop-post"    // Conn.Wake from a function Loop.Post runs
+	CloseAfterCall   Behaviour = "close-after-call"  // HandleClose runs after the call that closed
 )
 
 // Limits lists, per backend, the behaviours it cannot meet by design and
