@@ -48,6 +48,9 @@ const (
 	WakeFromHandler  Behaviour = "wake-handler"      // Conn.Wake from another connection's handler
 	WakeFromPost     Behaviour = "wake-loop-post"    // Conn.Wake from a function Loop.Post runs
 	CloseAfterCall   Behaviour = "close-after-call"  // HandleClose runs after the call that closed
+	PostLoop         Behaviour = "loop-post"         // Loop.Post runs fn on the loop goroutine
+	PostConn         Behaviour = "conn-post"         // Conn.Post runs fn in step with the handler
+	PostConnSameG    Behaviour = "conn-post-same-g"  // ... and on the goroutine that calls it
 )
 
 // Limits lists, per backend, the behaviours it cannot meet by design and
@@ -69,6 +72,7 @@ var Limits = map[string]map[Behaviour]string{
 			"moment, dropping the rest (eventloop.close in gnet v2)",
 		DialFromLoop: dialLimit,
 		WakeFromPost: loopPostLimit,
+		PostLoop:     loopPostLimit,
 		ShutdownKernelQ: "gnet's Engine.Stop closes every connection at once, whatever its " +
 			"kernel send queue still holds: the orphaned socket goes on sending, but the " +
 			"peer's next segment meets a closed socket and draws an RST that discards the " +
@@ -80,6 +84,10 @@ var Limits = map[string]map[Behaviour]string{
 			"race there by design (backend/stdnet's doc: a handler must not touch another " +
 			"connection's handler); Conn.Wake itself is safe from any goroutine on net",
 		WakeFromPost: loopPostLimit,
+		PostLoop:     loopPostLimit,
+		PostConnSameG: "Conn.Post runs fn on a goroutine of its own, under the " +
+			"connection's mutex: in step with the handler's calls, so fn needs no " +
+			"lock, but not on the goroutine that calls the handler",
 	},
 }
 
@@ -93,11 +101,18 @@ const loopPostLimit = "Loop.Post runs fn on a goroutine of its own (gnet has no 
 const dialLimit = "the gnet backend only serves: its Dial returns ErrUnsupported " +
 	"(gnet dials through gnet.Client, a separate engine)"
 
+// Limited reports whether backend cannot meet behaviour by design, and
+// why, for a test that then checks less instead of skipping (and logs why).
+func Limited(backend string, b Behaviour) (why string, limited bool) {
+	why, limited = Limits[backend][b]
+	return why, limited
+}
+
 // SkipIfLimited skips t when backend cannot meet behaviour by design,
 // with the reason from Limits.
 func SkipIfLimited(t testing.TB, backend string, b Behaviour) {
 	t.Helper()
-	if why, ok := Limits[backend][b]; ok {
+	if why, ok := Limited(backend, b); ok {
 		t.Skipf("%s: %s cannot be met by design: %s", backend, b, why)
 	}
 }
