@@ -51,6 +51,8 @@ const (
 	PostLoop         Behaviour = "loop-post"         // Loop.Post runs fn on the loop goroutine
 	PostConn         Behaviour = "conn-post"         // Conn.Post runs fn in step with the handler
 	PostConnSameG    Behaviour = "conn-post-same-g"  // ... and on the goroutine that calls it
+	NilFactory       Behaviour = "nil-factory"       // Listen and Dial refuse a nil Factory
+	DialConn         Behaviour = "dial-conn"         // a dial's Factory gets a Conn it can use
 )
 
 // Limits lists, per backend, the behaviours it cannot meet by design and
@@ -71,6 +73,7 @@ var Limits = map[string]map[Behaviour]string{
 			"writes the output it still holds only as far as the socket takes it at that " +
 			"moment, dropping the rest (eventloop.close in gnet v2)",
 		DialFromLoop: dialLimit,
+		DialConn:     dialLimit,
 		WakeFromPost: loopPostLimit,
 		PostLoop:     loopPostLimit,
 		ShutdownKernelQ: "gnet's Engine.Stop closes every connection at once, whatever its " +
