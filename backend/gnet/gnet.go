@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 
 	"github.com/edgeloop/edgeloop/internal/sockaddr"
@@ -86,6 +87,12 @@ func (e *engine) Listen(network, address string, f reactor.Factory) (net.Addr, e
 			return nil, err
 		}
 		ln.Close()
+		// gnet binds each loop's listener to the address as given, so with
+		// port 0 every loop after the first would get a port of its own,
+		// one nobody dials: take the port the probe got.
+		if host, port, err := net.SplitHostPort(address); err == nil && port == "0" {
+			address = net.JoinHostPort(host, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+		}
 	}
 	s := &server{e: e, addr: address, f: f, booted: make(chan struct{}), ran: make(chan struct{})}
 	go func() {

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"reflect"
 	"testing"
@@ -125,5 +126,62 @@ func TestDialFactoryConn(t *testing.T) {
 				t.Errorf("what the Factory wrote: %v", err)
 			}
 		})
+	})
+}
+
+// TestConnStringUnique: Conn.String names one connection in the process,
+// also across the loops of one Loop. With two loops, connections are made
+// one after another, each closed before the next so that descriptor numbers
+// are reused, until both loops (told apart by the goroutine that runs the
+// Factory) have some; no two may share a name. String used to leave the
+// loop out, and each loop counts its own generations, so the first
+// connection of each loop was "conn(fd=N gen=3)" alike.
+func TestConnStringUnique(t *testing.T) {
+	const maxConns = 64
+	ForEachBackend(t, ConnString, func(t *testing.T, backend string) {
+		type seen struct {
+			name string
+			g    uint64
+		}
+		seenCh := make(chan seen, 1)
+		p := &probe{}
+		mk := p.echo(echo.DefaultCap)
+		l := NewLoop(t, backend, 2)
+		addr := Listen(t, l, func(c reactor.Conn) reactor.Handler {
+			seenCh <- seen{c.String(), goid()}
+			return mk(c)
+		})
+		names := make(map[string]int)
+		loops := make(map[uint64]int)
+		i := 0
+		for ; i < maxConns && len(loops) < 2; i++ {
+			c, err := Dial(addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := Exchange(c, []byte("x"), nil, time.Now().Add(5*time.Second)); err != nil {
+				c.Close()
+				t.Fatalf("conn %d: %v", i, err)
+			}
+			var s seen
+			select {
+			case s = <-seenCh:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the Factory did not report")
+			}
+			c.Close()
+			WaitFor(t, 5*time.Second, fmt.Sprintf("the server to close conn %d", i), func() bool {
+				return p.closed.Load() == int64(i+1)
+			})
+			loops[s.g]++
+			if prev, dup := names[s.name]; dup {
+				t.Errorf("conns %d and %d, on goroutines %v, are both %q", prev, i, loops, s.name)
+			}
+			names[s.name] = i
+		}
+		if len(loops) < 2 {
+			t.Fatalf("all %d connections were made on one goroutine: no second loop to compare", i)
+		}
+		t.Logf("%d connections, %d distinct names, per goroutine %v", i, len(names), loops)
 	})
 }

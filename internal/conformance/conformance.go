@@ -53,6 +53,7 @@ const (
 	PostConnSameG    Behaviour = "conn-post-same-g"  // ... and on the goroutine that calls it
 	NilFactory       Behaviour = "nil-factory"       // Listen and Dial refuse a nil Factory
 	DialConn         Behaviour = "dial-conn"         // a dial's Factory gets a Conn it can use
+	ConnString       Behaviour = "conn-string"       // Conn.String names one connection in the process
 )
 
 // Limits lists, per backend, the behaviours it cannot meet by design and
