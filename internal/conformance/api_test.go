@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"reflect"
+	"syscall"
 	"testing"
 	"time"
 
@@ -183,5 +184,25 @@ func TestConnStringUnique(t *testing.T) {
 			t.Fatalf("all %d connections were made on one goroutine: no second loop to compare", i)
 		}
 		t.Logf("%d connections, %d distinct names, per goroutine %v", i, len(names), loops)
+	})
+}
+
+// TestListenPortInUse: a second server on a port a first one holds fails
+// with EADDRINUSE, whatever the number of loops of either. With several
+// loops each listener sets SO_REUSEPORT, which lets any process of the user
+// join the port's group: gnet with two loops used to join the first
+// server's group and take half its connections.
+func TestListenPortInUse(t *testing.T) {
+	ForEachBackend(t, PortInUse, func(t *testing.T, backend string) {
+		for _, tc := range []struct{ first, second int }{{1, 1}, {2, 2}, {1, 2}, {2, 1}} {
+			t.Run(fmt.Sprintf("loops=%d,%d", tc.first, tc.second), func(t *testing.T) {
+				_, addr := Start(t, backend, tc.first, echo.New)
+				l2 := NewLoop(t, backend, tc.second)
+				a, err := l2.Listen("tcp", addr, echo.New)
+				if !errors.Is(err, syscall.EADDRINUSE) {
+					t.Errorf("second Listen on %s = %v, %v; want EADDRINUSE", addr, a, err)
+				}
+			})
+		}
 	})
 }

@@ -54,6 +54,7 @@ const (
 	NilFactory       Behaviour = "nil-factory"       // Listen and Dial refuse a nil Factory
 	DialConn         Behaviour = "dial-conn"         // a dial's Factory gets a Conn it can use
 	ConnString       Behaviour = "conn-string"       // Conn.String names one connection in the process
+	PortInUse        Behaviour = "port-in-use"       // a second server on a held port gets EADDRINUSE
 )
 
 // Limits lists, per backend, the behaviours it cannot meet by design and
