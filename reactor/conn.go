@@ -82,6 +82,7 @@ const (
 	fConnecting                       // non-blocking connect under way
 	fPeerActive                       // during Shutdown: the peer may still be sending, wait for its FIN
 	fUrgent                           // urgent data (EPOLLPRI) arrived: a short read is not "drained"
+	fStarved                          // a listener whose accept ran out of descriptors: on l.starved
 )
 
 // Read implements Conn.Read.

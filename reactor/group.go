@@ -143,8 +143,14 @@ func (a *acceptor) HandleRecv() error {
 			return nil
 		default:
 			// EMFILE and the like: the connection stays in the backlog and
-			// live connections are untouched.
+			// live connections are untouched. No edge comes when
+			// descriptors are freed, so the loop tries again when one of
+			// its connections closes (closeConn).
 			a.c.flags &^= fReadable
+			if a.c.flags&fStarved == 0 {
+				a.c.flags |= fStarved
+				l.starved = append(l.starved, a.c)
+			}
 			l.log.Warn("reactor: accept failed", "err", os.NewSyscallError("accept4", err))
 			return nil
 		}

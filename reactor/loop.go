@@ -52,6 +52,7 @@ type eventLoop struct {
 	closing []closed
 
 	lingering []*conn // during Shutdown: waiting for the kernel to send all
+	starved   []*conn // listeners whose accept failed for want of descriptors
 
 	draining bool // Shutdown began: no more reads for handlers, close when flushed
 	stopped  bool
@@ -376,6 +377,13 @@ func (l *eventLoop) closeConn(c *conn, err error) {
 	if c.kind == kindListener {
 		return
 	}
+	// A descriptor is free: listeners that ran out may accept again.
+	for _, lc := range l.starved {
+		lc.flags = lc.flags&^fStarved | fReadable
+		l.schedule(lc)
+	}
+	clear(l.starved)
+	l.starved = l.starved[:0]
 	l.live--
 	l.closing = append(l.closing, closed{c, err})
 	if l.depth == 0 {
