@@ -42,6 +42,7 @@ const (
 	DialOut          Behaviour = "dial"              // Loop.Dial: refused and established
 	UrgentData       Behaviour = "urgent-data"       // a read that stops at the urgent mark is not "drained"
 	ShutdownKernelQ  Behaviour = "shutdown-kernel-q" // Shutdown waits for the kernel's send queue too
+	ShutdownReset    Behaviour = "shutdown-reset"    // a peer's RST ends that wait
 	DialFromLoop     Behaviour = "dial-from-loop"    // a Factory dials (a proxy's upstream)
 	ListenFromLoop   Behaviour = "listen-from-loop"  // a handler call listens
 	ShutdownStuck    Behaviour = "shutdown-stuck"    // Shutdown returns at ctx's end with a handler stuck

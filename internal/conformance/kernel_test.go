@@ -59,6 +59,9 @@ const (
 	tcpEstablished = 0x01
 	tcpFinWait1    = 0x04
 	tcpFinWait2    = 0x05
+	tcpTimeWait    = 0x06
+	tcpCloseWait   = 0x08
+	tcpLastAck     = 0x09
 	tcpClosing     = 0x0b
 )
 

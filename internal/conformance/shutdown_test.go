@@ -208,3 +208,66 @@ func (h *stuck) HandleRecv() error {
 }
 
 func (h *stuck) HandleClose(err error) { h.p.recordClose(err) }
+
+// TestShutdownEndsWaitOnReset: a connection whose bytes wait in the server's
+// kernel send queue at Shutdown is waited for, but a reset ends the wait:
+// the bytes will never be sent. The client (4 KiB receive buffer) sends
+// 24 KiB and reads nothing; Shutdown starts; the client shuts its write side
+// (FIN) and then resets (SO_LINGER 0). Shutdown must return nil at once. A
+// reset socket goes on reporting its unsent bytes in SIOCOUTQ, and once a
+// FIN has come first its reads say EOF, not ECONNRESET: a server that trusted
+// SIOCOUTQ waited for the whole Shutdown deadline (TestFairness hit it when
+// the flood's close turned into a FIN and then an RST).
+func TestShutdownEndsWaitOnReset(t *testing.T) {
+	const size = 24 << 10
+	ForEachBackend(t, ShutdownReset, func(t *testing.T, backend string) {
+		p := &probe{}
+		l, addr := Start(t, backend, 1, p.testEcho(1<<20, -1))
+		d := net.Dialer{Timeout: DialTimeout, Control: smallReceiveBuffer(4096)}
+		nc, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := nc.(*net.TCPConn)
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write(Payload(seed(t), size)); err != nil {
+			t.Fatal(err)
+		}
+		WaitFor(t, 10*time.Second, "the handler to read all and hand all of it to the kernel", func() bool {
+			return p.read.Load() == size && p.held.Load() == 0
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+		defer cancel()
+		serr := make(chan error, 1)
+		go func() { serr <- l.Shutdown(ctx) }()
+		serverState := func(states ...int) func() bool {
+			return func() bool {
+				s, ok := serverSide(tcpSockets(t), c)
+				for _, st := range states {
+					if ok && s.state == st {
+						return true
+					}
+				}
+				return !ok // closed already: nothing to wait for
+			}
+		}
+		WaitFor(t, 10*time.Second, "the server to shut its write side", serverState(tcpFinWait1, tcpFinWait2, tcpClosing))
+		if err := c.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		WaitFor(t, 10*time.Second, "the server's kernel to take the FIN", serverState(tcpClosing, tcpTimeWait, tcpCloseWait, tcpLastAck))
+		c.SetLinger(0)
+		c.Close()
+		start := time.Now()
+		select {
+		case err := <-serr:
+			t.Logf("Shutdown returned %v %v after the reset", err, time.Since(start).Round(time.Millisecond))
+			if err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+		case <-time.After(ShutdownTimeout + time.Second):
+			t.Fatalf("Shutdown had not returned %v after the reset: it waited on a reset socket's send queue", ShutdownTimeout)
+		}
+	})
+}
