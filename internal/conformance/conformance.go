@@ -56,6 +56,7 @@ const (
 	DialConn         Behaviour = "dial-conn"         // a dial's Factory gets a Conn it can use
 	ConnString       Behaviour = "conn-string"       // Conn.String names one connection in the process
 	PortInUse        Behaviour = "port-in-use"       // a second server on a held port gets EADDRINUSE
+	EngineDeath      Behaviour = "engine-death"      // out of fds: it serves again, or Done closes and Err says why
 )
 
 // Limits lists, per backend, the behaviours it cannot meet by design and
