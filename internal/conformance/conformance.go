@@ -76,6 +76,7 @@ var Limits = map[string]map[Behaviour]string{
 		ShutdownFlush: "gnet's Engine.Stop closes every connection at once, and gnet's close " +
 			"writes the output it still holds only as far as the socket takes it at that " +
 			"moment, dropping the rest (eventloop.close in gnet v2)",
+		DialOut:      dialLimit,
 		DialFromLoop: dialLimit,
 		DialConn:     dialLimit,
 		WakeFromPost: loopPostLimit,
