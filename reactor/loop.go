@@ -542,10 +542,13 @@ func (l *eventLoop) beginDrain() {
 		if c == nil {
 			continue
 		}
-		// Mid-conversation - input waiting, output still to send, or a
-		// handler holding the peer back - the peer is likely still sending,
-		// so the close must wait for its FIN. Only idle peers close at once.
-		if c.flags&fReadable != 0 || c.h.WantsSend() || (c.flags&(fEOF|fConnecting) == 0 && !c.h.WantsRecv()) {
+		// Mid-conversation - output still to send, or a handler holding
+		// the peer back - the peer is likely still sending, so the close
+		// must wait for its FIN. Only idle peers close at once. Input
+		// waiting counts too, but linger finds it by reading: fReadable may
+		// be stale (a read that filled the buffer, or spent the budget, does
+		// not clear it), and it made an idle peer wait for the deadline.
+		if c.h.WantsSend() || (c.flags&(fEOF|fConnecting) == 0 && !c.h.WantsRecv()) {
 			c.flags |= fPeerActive
 		}
 		l.schedule(c)

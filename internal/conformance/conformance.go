@@ -43,6 +43,7 @@ const (
 	UrgentData       Behaviour = "urgent-data"       // a read that stops at the urgent mark is not "drained"
 	ShutdownKernelQ  Behaviour = "shutdown-kernel-q" // Shutdown waits for the kernel's send queue too
 	ShutdownReset    Behaviour = "shutdown-reset"    // a peer's RST ends that wait
+	ShutdownFullRead Behaviour = "full-read-idle"    // an idle peer whose last read filled the buffer
 	DialFromLoop     Behaviour = "dial-from-loop"    // a Factory dials (a proxy's upstream)
 	ListenFromLoop   Behaviour = "listen-from-loop"  // a handler call listens
 	ShutdownStuck    Behaviour = "shutdown-stuck"    // Shutdown returns at ctx's end with a handler stuck

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/edgeloop/edgeloop/protocols/echo"
 	"github.com/edgeloop/edgeloop/reactor"
 )
 
@@ -268,6 +270,126 @@ func TestShutdownEndsWaitOnReset(t *testing.T) {
 			}
 		case <-time.After(ShutdownTimeout + time.Second):
 			t.Fatalf("Shutdown had not returned %v after the reset: it waited on a reset socket's send queue", ShutdownTimeout)
+		}
+	})
+}
+
+// fullReader echoes, and blocks inside HandleRecv right after the read that
+// brings its input to want bytes, until release is closed.
+type fullReader struct {
+	c                reactor.Conn
+	out              []byte
+	want, got        int
+	entered, release chan struct{}
+}
+
+func (h *fullReader) WantsRecv() bool { return len(h.out) == 0 }
+func (h *fullReader) WantsSend() bool { return len(h.out) > 0 }
+
+func (h *fullReader) HandleRecv() error {
+	buf := h.c.ReadBuffer()
+	n, err := h.c.Read(buf)
+	h.out = append(h.out, buf[:n]...)
+	if h.got += n; n > 0 && h.got == h.want {
+		close(h.entered)
+		<-h.release
+	}
+	switch err {
+	case nil, reactor.ErrWouldBlock:
+		return h.HandleSend()
+	case io.EOF:
+		return h.c.Close()
+	}
+	return err
+}
+
+func (h *fullReader) HandleSend() error {
+	n, err := h.c.Write(h.out)
+	h.out = h.out[n:]
+	if err == reactor.ErrWouldBlock {
+		return nil
+	}
+	return err
+}
+
+// TestShutdownIdleAfterFullRead: a peer that has sent nothing more since
+// its last message was read, and has read its echo, is idle: Shutdown
+// closes its connection at once, though the last read filled the whole read
+// buffer. The native loop used to count a connection still marked readable
+// (a read that fills the buffer is not a short read, and one that also
+// spends the turn's budget is looked at again next turn) as a peer still
+// sending, and waited for its FIN until Shutdown's deadline; TestNoLeaks
+// hit it under load. The message is one read buffer long; the test holds
+// the loop (where Loop.Post runs on it) while it arrives, so that one read
+// takes it all, and starts Shutdown while the handler is inside the call
+// that read its last byte.
+func TestShutdownIdleAfterFullRead(t *testing.T) {
+	ForEachBackend(t, ShutdownFullRead, func(t *testing.T, backend string) {
+		h := &fullReader{entered: make(chan struct{}), release: make(chan struct{})}
+		var once sync.Once
+		unblock := func() { once.Do(func() { close(h.release) }) }
+		defer unblock()
+		bufSize := make(chan int, 1)
+		l, addr := Start(t, backend, 1, func(c reactor.Conn) reactor.Handler {
+			h.c, h.want = c, len(c.ReadBuffer())
+			bufSize <- h.want
+			return h
+		})
+		c := DialTCP(t, addr)
+		c.SetDeadline(time.Now().Add(15 * time.Second))
+		var size int // the read buffer's: 64 KiB, the native loop's budget too
+		select {
+		case size = <-bufSize:
+		case <-time.After(5 * time.Second):
+			t.Fatal("no handler was made")
+		}
+
+		held, hold := make(chan struct{}), make(chan struct{})
+		var holdOnce sync.Once
+		unhold := func() { holdOnce.Do(func() { close(hold) }) }
+		defer unhold()
+		if err := l.Post(func() { close(held); <-hold }); err != nil {
+			t.Fatalf("Post: %v", err)
+		}
+		select {
+		case <-held:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the posted function did not run")
+		}
+		payload := Payload(seed(t), size)
+		if _, err := c.Write(payload); err != nil {
+			t.Fatal(err)
+		}
+		WaitFor(t, 5*time.Second, "the server's kernel to acknowledge the message", func() bool { return unacked(t, c) == 0 })
+		unhold()
+		select {
+		case <-h.entered:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the handler had not read the %d bytes within 5s", size)
+		}
+
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		serr := make(chan error, 1)
+		go func() { serr <- l.Shutdown(ctx) }()
+		WaitFor(t, 5*time.Second, "Shutdown to begin", func() bool {
+			_, err := l.Listen("tcp", "127.0.0.1:0", echo.New)
+			return errors.Is(err, reactor.ErrClosed)
+		})
+		unblock()
+		if err := ReadExactly(c, payload); err != nil {
+			t.Fatalf("the echo: %v", err)
+		}
+		select {
+		case err := <-serr:
+			if err != nil {
+				t.Errorf("Shutdown: %v: it waited for the FIN of a peer that was idle", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Shutdown had not returned 2s after its 3s ctx ended")
+		}
+		if err := ReadToEOF(c, nil); err != nil {
+			t.Errorf("after Shutdown: %v", err)
 		}
 	})
 }
