@@ -1,41 +1,21 @@
 package conformance
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"net"
 	"os"
 	"runtime"
 	"strconv"
-	"strings"
 	"syscall"
-	"testing"
 
 	"golang.org/x/sys/unix"
 )
 
 // What the kernel says about sockets, for tests that must wait for a state
 // no handler call reveals: data acknowledged by the server's kernel, a FIN
-// queued by a server that closed or shut down its side.
-
-// unacked returns how many bytes c's kernel holds that the peer's kernel has
-// not acknowledged yet (SIOCOUTQ): 0 once everything sent has arrived there.
-func unacked(t testing.TB, c *net.TCPConn) int {
-	t.Helper()
-	rc, err := c.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, ierr := -1, error(nil)
-	if err := rc.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ) }); err != nil {
-		t.Fatal(err)
-	}
-	if ierr != nil {
-		t.Fatalf("ioctl SIOCOUTQ: %v", ierr)
-	}
-	return n
-}
+// queued by a server that closed or shut down its side. unacked and
+// tcpSockets are Linux's (kernel_linux_test.go); elsewhere they skip.
 
 // sendOOB sends p on c as TCP urgent data (MSG_OOB).
 func sendOOB(c *net.TCPConn, p []byte) error {
@@ -54,59 +34,22 @@ func sendOOB(c *net.TCPConn, p []byte) error {
 	return os.NewSyscallError("sendto", serr)
 }
 
-// TCP states as /proc/net/tcp numbers them (include/net/tcp_states.h).
+// TCP states as Linux numbers them (include/net/tcp_states.h).
 const (
-	tcpEstablished = 0x01
-	tcpFinWait1    = 0x04
-	tcpFinWait2    = 0x05
-	tcpTimeWait    = 0x06
-	tcpCloseWait   = 0x08
-	tcpLastAck     = 0x09
-	tcpClosing     = 0x0b
+	tcpFinWait1  = 0x04
+	tcpFinWait2  = 0x05
+	tcpTimeWait  = 0x06
+	tcpCloseWait = 0x08
+	tcpLastAck   = 0x09
+	tcpClosing   = 0x0b
 )
 
-// tcpSocket is one line of /proc/net/tcp: an IPv4 TCP socket of this
+// tcpSocket is what tcpSockets says of one IPv4 TCP socket of this
 // network namespace, orphans (closed by their process) included.
 type tcpSocket struct {
 	localPort, remotePort int
 	state                 int
-	txQueue, rxQueue      int
-}
-
-// tcpSockets reads /proc/net/tcp.
-func tcpSockets(t testing.TB) []tcpSocket {
-	t.Helper()
-	f, err := os.Open("/proc/net/tcp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []tcpSocket
-	s := bufio.NewScanner(f)
-	s.Scan() // header
-	for s.Scan() {
-		fields := strings.Fields(s.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		port := func(hexAddr string) int {
-			i := strings.LastIndexByte(hexAddr, ':')
-			v, _ := strconv.ParseUint(hexAddr[i+1:], 16, 16)
-			return int(v)
-		}
-		st, _ := strconv.ParseUint(fields[3], 16, 8)
-		tx, rx, _ := strings.Cut(fields[4], ":")
-		txq, _ := strconv.ParseUint(tx, 16, 32)
-		rxq, _ := strconv.ParseUint(rx, 16, 32)
-		out = append(out, tcpSocket{
-			localPort: port(fields[1]), remotePort: port(fields[2]),
-			state: int(st), txQueue: int(txq), rxQueue: int(rxq),
-		})
-	}
-	if err := s.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	txQueue               int // bytes in its send queue
 }
 
 // serverSide returns the server's end of client connection c, as
