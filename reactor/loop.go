@@ -546,8 +546,9 @@ func (l *eventLoop) beginDrain() {
 		// the peer back - the peer is likely still sending, so the close
 		// must wait for its FIN. Only idle peers close at once. Input
 		// waiting counts too, but linger finds it by reading: fReadable may
-		// be stale (a read that filled the buffer, or spent the budget, does
-		// not clear it), and it made an idle peer wait for the deadline.
+		// be stale (a turn that ends on its budget right after a read that
+		// filled the buffer leaves it set), and it made an idle peer wait
+		// for the deadline.
 		if c.h.WantsSend() || (c.flags&(fEOF|fConnecting) == 0 && !c.h.WantsRecv()) {
 			c.flags |= fPeerActive
 		}
