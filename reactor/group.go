@@ -146,7 +146,9 @@ func (a *acceptor) HandleRecv() error {
 			return nil
 		default:
 			// EMFILE and the like: the connection stays in the backlog and
-			// live connections are untouched.
+			// live connections are untouched. No edge comes when
+			// descriptors are freed, so the listener rests and tries again
+			// (rest).
 			a.c.flags &^= fReadable
 			a.rest(err)
 			return nil

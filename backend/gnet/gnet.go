@@ -9,7 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/edgeloop/edgeloop/internal/sockaddr"
 	"github.com/edgeloop/edgeloop/reactor"
@@ -41,13 +43,16 @@ type engine struct {
 // server is one gnet engine and its listener.
 type server struct {
 	gnet.BuiltinEventEngine
-	e      *engine
-	addr   string
-	f      reactor.Factory
-	eng    gnet.Engine
-	booted chan struct{}
-	ran    chan struct{} // closed when gnet.Run has returned
-	runErr error         // what it returned; read after ran is closed
+	e       *engine
+	addr    string
+	f       reactor.Factory
+	eng     gnet.Engine
+	booted  chan struct{}
+	bound   net.Addr      // the listener's address, set by OnBoot; read after booted
+	bootErr error         // why OnBoot could not tell the address
+	cause   atomic.Value  // string: the first error gnet logged, the likely cause if it stops
+	ran     chan struct{} // closed when gnet.Run has returned
+	runErr  error         // what it returned; read after ran is closed
 }
 
 // conn adapts one gnet.Conn to reactor.Conn.
@@ -86,6 +91,12 @@ func (e *engine) Listen(network, address string, f reactor.Factory) (net.Addr, e
 			return nil, err
 		}
 		ln.Close()
+		// gnet binds each loop's listener to the address as given, so with
+		// port 0 every loop after the first would get a port of its own,
+		// one nobody dials: take the port the probe got.
+		if host, port, err := net.SplitHostPort(address); err == nil && port == "0" {
+			address = net.JoinHostPort(host, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+		}
 	}
 	s := &server{e: e, addr: address, f: f, booted: make(chan struct{}), ran: make(chan struct{})}
 	go func() {
@@ -94,7 +105,7 @@ func (e *engine) Listen(network, address string, f reactor.Factory) (net.Addr, e
 			gnet.WithReusePort(e.cfg.Loops > 1),
 			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 			gnet.WithLockOSThread(true),
-			gnet.WithLogger(logger{e.cfg.Logger}))
+			gnet.WithLogger(logger{e.cfg.Logger, s}))
 		close(s.ran)
 		e.stopped(s)
 	}()
@@ -103,18 +114,11 @@ func (e *engine) Listen(network, address string, f reactor.Factory) (net.Addr, e
 	case <-s.ran:
 		return nil, fmt.Errorf("gnet: %w", s.runErr)
 	}
-	// gnet does not say which port ":0" got; ask the listener itself.
-	fd, err := s.eng.Dup()
-	if err != nil {
-		return nil, err
-	}
-	defer unix.Close(fd)
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		return nil, err
+	if s.bootErr != nil {
+		return nil, s.bootErr
 	}
 	e.servers = append(e.servers, s)
-	return sockaddr.ToNet(sa), nil
+	return s.bound, nil
 }
 
 // stopped runs when a gnet engine's Run returns. Outside Shutdown that is an
@@ -133,7 +137,12 @@ func (e *engine) stopped(s *server) {
 	}
 	err := s.runErr
 	if err == nil {
+		// gnet.Run returns nil even when an error stopped the engine; it
+		// only logs it.
 		err = errors.New("stopped by itself")
+		if cause, ok := s.cause.Load().(string); ok {
+			err = fmt.Errorf("stopped by itself after: %s", cause)
+		}
 	}
 	e.err = fmt.Errorf("gnet: engine on %s: %w", s.addr, err)
 	e.draining = true
@@ -152,6 +161,17 @@ func (e *engine) stopped(s *server) {
 
 func (s *server) OnBoot(eng gnet.Engine) gnet.Action {
 	s.eng = eng
+	// gnet does not say which port ":0" got; ask the listener itself, here
+	// on gnet's goroutine: the listener's fields are gnet's, and it closes
+	// them from this goroutine when it stops.
+	fd, err := eng.Dup()
+	if err == nil {
+		var sa unix.Sockaddr
+		sa, err = unix.Getsockname(fd)
+		unix.Close(fd)
+		s.bound = sockaddr.ToNet(sa)
+	}
+	s.bootErr = err
 	close(s.booted)
 	return gnet.None
 }
@@ -394,7 +414,19 @@ func (e *engine) Shutdown(ctx context.Context) error {
 			}
 		}
 	}
-	e.doneOnce.Do(func() { close(e.doneCh) })
+	// Done says the engines have stopped: when ctx ended first (a handler
+	// still running, say), that is later than now.
+	closeDone := func() {
+		for _, s := range servers {
+			<-s.ran
+		}
+		e.doneOnce.Do(func() { close(e.doneCh) })
+	}
+	if ctx.Err() == nil {
+		closeDone()
+	} else {
+		go closeDone()
+	}
 	return first
 }
 
@@ -410,11 +442,26 @@ func (e *engine) Err() error {
 
 // logger sends gnet's log lines to the Loop's slog.Logger, so gnet does not
 // print to stdout, where serve prints its "listening" lines. gnet's Info
-// lines are Debug here.
-type logger struct{ l *slog.Logger }
+// lines are Debug here. It keeps the first error for Err.
+type logger struct {
+	l *slog.Logger
+	s *server
+}
+
+// noteCause keeps msg as the server's likely cause of death if it is the
+// first error gnet logged.
+func (g logger) noteCause(msg string) { g.s.cause.CompareAndSwap(nil, msg) }
 
 func (g logger) Debugf(f string, a ...any) { g.l.Debug("gnet: " + fmt.Sprintf(f, a...)) }
 func (g logger) Infof(f string, a ...any)  { g.l.Debug("gnet: " + fmt.Sprintf(f, a...)) }
 func (g logger) Warnf(f string, a ...any)  { g.l.Warn("gnet: " + fmt.Sprintf(f, a...)) }
-func (g logger) Errorf(f string, a ...any) { g.l.Error("gnet: " + fmt.Sprintf(f, a...)) }
-func (g logger) Fatalf(f string, a ...any) { g.l.Error("gnet: fatal: " + fmt.Sprintf(f, a...)) }
+func (g logger) Errorf(f string, a ...any) {
+	msg := fmt.Sprintf(f, a...)
+	g.noteCause(msg)
+	g.l.Error("gnet: " + msg)
+}
+func (g logger) Fatalf(f string, a ...any) {
+	msg := fmt.Sprintf(f, a...)
+	g.noteCause(msg)
+	g.l.Error("gnet: fatal: " + msg)
+}

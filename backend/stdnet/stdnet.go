@@ -232,7 +232,8 @@ func (nx *netConn) finish(h reactor.Handler, err error) {
 
 // finishGraceful ends a flushed connection at Shutdown: FIN, then discard
 // what the peer already sent, so that closing does not reset what was sent.
-// A peer still sending is read until its FIN or the Shutdown deadline.
+// It waits until the kernel has sent everything, and a peer still sending
+// is read until its FIN, both bounded by the Shutdown deadline.
 func (nx *netConn) finishGraceful(h reactor.Handler) {
 	if tc, ok := nx.nc.(*net.TCPConn); ok {
 		tc.CloseWrite()
@@ -240,8 +241,19 @@ func (nx *netConn) finishGraceful(h reactor.Handler) {
 		// was sending just now, even if the socket is empty this instant.
 		active := len(nx.in) > 0 || nx.sentDraining
 		nx.in = nil
-		if unread, eof := discardNow(tc, nx.buf); (unread || active) && !eof {
-			_, deadline := nx.e.isDraining()
+		_, deadline := nx.e.isDraining()
+		unread, eof := discardNow(tc, nx.buf)
+		// The kernel's send queue is output too: a close while it holds
+		// unsent bytes, met by the peer's next segment, turns into an RST
+		// that discards them. No event says when it empties, so poll, and
+		// discard input meanwhile so that a peer that writes before it
+		// reads is not stuck.
+		for unsentTCP(tc) > 0 && !nx.forced.Load() && (deadline.IsZero() || time.Now().Before(deadline)) {
+			time.Sleep(lingerPoll)
+			u, e := discardNow(tc, nx.buf)
+			unread, eof = unread || u, eof || e
+		}
+		if (unread || active) && !eof {
 			for !nx.forced.Load() {
 				tc.SetReadDeadline(deadline)
 				_, err := tc.Read(nx.buf)
@@ -279,6 +291,22 @@ func discardNow(tc *net.TCPConn, buf []byte) (unread, eof bool) {
 		}
 	})
 	return unread, eof
+}
+
+// lingerPoll is how often finishGraceful looks again at a kernel send queue
+// that is not empty yet, as the native loop does.
+const lingerPoll = 2 * time.Millisecond
+
+// unsentTCP returns how many bytes tc's kernel send queue still holds, or 0
+// if it cannot tell.
+func unsentTCP(tc *net.TCPConn) int {
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	rc.Control(func(fd uintptr) { n = unsent(int(fd)) })
+	return n
 }
 
 func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }

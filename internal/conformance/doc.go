@@ -5,12 +5,17 @@
 //
 // The tests talk to the Loop only over loopback TCP (127.0.0.1:0) with Go's
 // net package as the client, and observe the server through handler
-// wrappers, so they hold for any backend, native or not. Every wait has a
-// deadline; nothing sleeps to let something happen.
+// wrappers, so they hold for any backend, native or not. Where no handler
+// call tells (bytes the server's kernel holds, a FIN it has queued), they
+// ask the kernel: SIOCOUTQ on the client, /proc/net/tcp for the server's
+// sockets (Linux). Every wait has a deadline; nothing sleeps to let
+// something happen.
 //
 // A backend that cannot meet a behaviour by design is listed in Limits with
 // the reason; its subtest is skipped with that reason rather than deleted, so
-// the gap stays visible in `go test -v` output. Everything else is a failure.
+// the gap stays visible in `go test -v` output. A test that can still check
+// part of a behaviour asks Limited instead, and logs the reason for what it
+// leaves out. Everything else is a failure.
 //
 // Usage:
 //

@@ -20,6 +20,7 @@ type probe struct {
 	accepted   atomic.Int64 // handlers made
 	closed     atomic.Int64 // HandleClose calls
 	read       atomic.Int64 // bytes read by testEcho handlers
+	held       atomic.Int64 // bytes testEcho handlers have read and not yet written, all connections
 	pending    atomic.Int64 // Pending after the latest handler call
 	maxPending atomic.Int64 // largest Pending after any handler call
 
@@ -140,6 +141,7 @@ func (h *testEcho) HandleRecv() error {
 			return errPoison
 		}
 		h.out = append(h.out, buf[:n]...)
+		h.p.held.Add(int64(n))
 		h.p.read.Add(int64(n))
 		h.p.observePending(len(h.out))
 	}
@@ -159,6 +161,7 @@ func (h *testEcho) HandleRecv() error {
 func (h *testEcho) HandleSend() error {
 	n, err := h.c.Write(h.out)
 	h.out = h.out[n:]
+	h.p.held.Add(-int64(n))
 	if len(h.out) == 0 {
 		h.out = nil
 	}
