@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -28,6 +29,11 @@ func init() {
 const epollInterest = unix.EPOLLIN | unix.EPOLLPRI | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
 
 // Epoll is the edge-triggered Linux backend. Use New or OpenEpoll.
+//
+// A Wait with a zero timeout is one raw epoll_pwait. A Wait that may block
+// parks its goroutine on the runtime's netpoller until the epoll descriptor
+// is readable (see park), so its thread is free meanwhile and the runtime
+// need not take the P back from a thread blocked in a system call.
 type Epoll struct {
 	epfd    int
 	wakefd  int         // eventfd, registered with WakeToken
@@ -36,6 +42,16 @@ type Epoll struct {
 	wakers  atomic.Int32      // Wakes between their closed check and their write
 	raw     []unix.EpollEvent // kernel-format events, grown once to len(events)
 	wakeBuf [8]byte
+
+	// A Wait that may block parks the goroutine on the runtime's netpoller
+	// until the epoll descriptor is readable, rather than blocking its
+	// thread in epoll_wait: see Wait.
+	file   *os.File
+	rc     syscall.RawConn
+	tryFn  func(uintptr) bool // p.try, bound once so that Wait does not allocate
+	tryRaw []unix.EpollEvent
+	tryN   int
+	tryErr error
 }
 
 // OpenEpoll creates an epoll instance and its eventfd wake-up.
@@ -57,6 +73,22 @@ func OpenEpoll() (*Epoll, error) {
 		unix.Close(epfd)
 		return nil, fmt.Errorf("poller: add eventfd: %w", os.NewSyscallError("epoll_ctl", err))
 	}
+	// An epoll descriptor is itself pollable: it is readable while events
+	// are ready. Non-blocking, os.NewFile registers it with the runtime's
+	// netpoller, where a Wait that may block parks (see park).
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(wfd)
+		unix.Close(epfd)
+		return nil, fmt.Errorf("poller: %w", os.NewSyscallError("fcntl", err))
+	}
+	p.file = os.NewFile(uintptr(epfd), "epoll")
+	rc, err := p.file.SyscallConn()
+	if err != nil {
+		p.file.Close()
+		unix.Close(wfd)
+		return nil, fmt.Errorf("poller: epoll descriptor: %w", err)
+	}
+	p.rc, p.tryFn = rc, p.try
 	return p, nil
 }
 
@@ -121,7 +153,13 @@ func (p *Epoll) Wait(events []Event, timeout time.Duration) (int, error) {
 		deadline = time.Now().Add(timeout)
 	}
 	for {
-		n, err := epollWait(p.epfd, raw, timeout)
+		var n int
+		var err error
+		if timeout != 0 {
+			n, err = p.park(raw, deadline)
+		} else {
+			n, err = epollWait(p.epfd, raw)
+		}
 		if err == unix.EINTR {
 			if timeout > 0 {
 				if timeout = time.Until(deadline); timeout <= 0 {
@@ -147,18 +185,50 @@ func (p *Epoll) Wait(events []Event, timeout time.Duration) (int, error) {
 	}
 }
 
-// epollWait calls epoll_pwait. A zero timeout cannot block, so it goes
-// through RawSyscall6 and skips the scheduler hand-off that Syscall6 pays
-// for; any other timeout may block and must let the runtime know.
-func epollWait(epfd int, raw []unix.EpollEvent, timeout time.Duration) (int, error) {
-	ptr := unsafe.Pointer(&raw[0]) // raw is non-empty and stays reachable until the call returns
-	var r uintptr
-	var e unix.Errno
-	if timeout == 0 {
-		r, _, e = unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(ptr), uintptr(len(raw)), 0, 0, 0)
-	} else {
-		r, _, e = unix.Syscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(ptr), uintptr(len(raw)), uintptr(timeoutMillis(timeout)), 0, 0)
+// park waits for events by parking the goroutine on the runtime's netpoller
+// until the epoll descriptor is readable, then takes them with a zero
+// timeout. A thread blocked in epoll_wait instead holds the scheduler's P
+// while it sleeps: when no other P is idle (GOMAXPROCS=1, or as many busy
+// loops as Ps) the runtime's monitor thread takes the P back after 20 µs,
+// hands it off, and keeps waking every 20 µs to do so again. Measured with a
+// paced echo load, that cost 5-7% of the server's CPU on threads other than
+// the loop's, and about 10% more CPU per request than parking does.
+func (p *Epoll) park(raw []unix.EpollEvent, deadline time.Time) (int, error) {
+	p.tryRaw, p.tryN, p.tryErr = raw, 0, nil
+	if !deadline.IsZero() {
+		p.file.SetReadDeadline(deadline)
+		defer p.file.SetReadDeadline(time.Time{})
 	}
+	err := p.rc.Read(p.tryFn)
+	p.tryRaw = nil
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	return p.tryN, p.tryErr
+}
+
+// try is park's attempt: events ready now, or false to park until there are.
+func (p *Epoll) try(fd uintptr) bool {
+	for {
+		n, err := epollWait(int(fd), p.tryRaw)
+		if err == unix.EINTR {
+			continue
+		}
+		p.tryN, p.tryErr = n, err
+		return n > 0 || err != nil
+	}
+}
+
+// epollWait takes the events ready now: epoll_pwait with a zero timeout,
+// which cannot block, so it goes through RawSyscall6 and skips the
+// scheduler hand-off that Syscall6 pays for. Waits that may block park
+// instead (see park).
+func epollWait(epfd int, raw []unix.EpollEvent) (int, error) {
+	ptr := unsafe.Pointer(&raw[0]) // raw is non-empty and stays reachable until the call returns
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(ptr), uintptr(len(raw)), 0, 0, 0)
 	if e != 0 {
 		return 0, e
 	}
@@ -215,12 +285,12 @@ func (p *Epoll) Close() error {
 		runtime.Gosched()
 	}
 	err1 := unix.Close(p.wakefd)
-	err2 := unix.Close(p.epfd)
+	err2 := p.file.Close() // closes epfd, and wakes a parked Wait with an error
 	if err1 != nil {
 		return fmt.Errorf("poller: %w", os.NewSyscallError("close", err1))
 	}
 	if err2 != nil {
-		return fmt.Errorf("poller: %w", os.NewSyscallError("close", err2))
+		return fmt.Errorf("poller: %w", err2)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ package poller_test
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,13 +31,18 @@ func signalThread(t testing.TB, tid int, sig syscall.Signal) {
 }
 
 // blockedInSyscall waits until thread tid sleeps in a system call other than
-// those where the Go runtime parks a thread (futex, nanosleep). For a
-// goroutine locked to tid and calling Wait, that is the poller's wait.
+// those where the Go runtime parks a thread (futex, nanosleep): for a
+// goroutine locked to tid and calling Wait, that is the poller's wait. A
+// poller whose Wait parks on the runtime's netpoller (epoll) blocks no
+// system call of its own: then it waits until a goroutine is parked there.
 func blockedInSyscall(t testing.TB, tid int) {
 	t.Helper()
 	path := fmt.Sprintf("/proc/self/task/%d/syscall", tid)
 	deadline := time.Now().Add(timeout)
 	for {
+		if parkedInWait() {
+			return
+		}
 		b, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatalf("thread %d: %v", tid, err)
@@ -64,4 +70,17 @@ func openFDs() int {
 		return -1
 	}
 	return len(ents)
+}
+
+// parkedInWait reports whether some goroutine is parked on the runtime's
+// netpoller inside Epoll.Wait.
+func parkedInWait() bool {
+	buf := make([]byte, 1<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	for _, g := range strings.Split(stacks, "\n\n") {
+		if strings.Contains(g, "poller.(*Epoll).park") && strings.Contains(g, "runtime_pollWait") {
+			return true
+		}
+	}
+	return false
 }

@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -117,11 +116,10 @@ func token(fd int32, gen uint32) poller.Token {
 // run is the loop. It returns after Shutdown closed the last connection, or
 // when the poller fails.
 func (l *eventLoop) run() {
-	// One OS thread for the loop's life: the raw system calls in rawRead and
-	// rawWrite never give up the P, so keeping the thread avoids hand-offs
-	// around the blocking epoll_wait as well.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	// The loop is not locked to its thread: epoll's Wait parks the goroutine
+	// on the runtime's netpoller, and a locked goroutine woken from there
+	// would be handed to its own thread by another, at a futex wake-up per
+	// turn. rawRead and rawWrite need no lock: they never block.
 	defer close(l.done)
 	for !l.stopped {
 		timeout := time.Duration(-1)
