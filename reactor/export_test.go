@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/edgeloop/edgeloop/internal/sockopt"
 	"github.com/edgeloop/edgeloop/poller"
 )
 
@@ -234,7 +235,7 @@ func Unsent(c Conn) int {
 	if Closed(c) {
 		return -1
 	}
-	return unsent(c.Fd())
+	return sockopt.Unsent(c.Fd())
 }
 
 // CurrentTurn returns the turn event loop i of r is in. Call it on that

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgeloop/edgeloop/internal/sockopt"
 	"github.com/edgeloop/edgeloop/poller"
 	"golang.org/x/sys/unix"
 )
@@ -465,7 +466,7 @@ func (l *eventLoop) linger(c *conn) {
 		case errno == unix.EINTR:
 			continue
 		case errno == unix.EAGAIN:
-			if unsent(int(c.fd)) > 0 {
+			if sockopt.Unsent(int(c.fd)) > 0 {
 				l.lingering = append(l.lingering, c) // no event says when it is sent
 			} else if c.flags&(fPeerActive|fReadClosed) == 0 {
 				l.closeConn(c, nil)
@@ -476,7 +477,7 @@ func (l *eventLoop) linger(c *conn) {
 			return
 		case n == 0:
 			c.flags |= fReadClosed
-			if unsent(int(c.fd)) > 0 {
+			if sockopt.Unsent(int(c.fd)) > 0 {
 				l.lingering = append(l.lingering, c)
 				return
 			}

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgeloop/edgeloop/internal/sockopt"
 	"github.com/edgeloop/edgeloop/reactor"
 	"golang.org/x/sys/unix"
 )
@@ -305,7 +306,7 @@ func unsentTCP(tc *net.TCPConn) int {
 		return 0
 	}
 	n := 0
-	rc.Control(func(fd uintptr) { n = unsent(int(fd)) })
+	rc.Control(func(fd uintptr) { n = sockopt.Unsent(int(fd)) })
 	return n
 }
 

@@ -1,6 +1,6 @@
 //go:build linux
 
-package stdnet
+package sockopt
 
 import "golang.org/x/sys/unix"
 
@@ -8,9 +8,9 @@ import "golang.org/x/sys/unix"
 // connection that was reset or aborted.
 const tcpClose = 7
 
-// unsent returns how many bytes the kernel still holds in fd's send queue,
+// Unsent returns how many bytes the kernel still holds in fd's send queue,
 // sent or not but not yet acknowledged (SIOCOUTQ), or 0 if it cannot tell.
-func unsent(fd int) int {
+func Unsent(fd int) int {
 	n, err := unix.IoctlGetInt(fd, unix.SIOCOUTQ)
 	if err != nil || n <= 0 {
 		return 0

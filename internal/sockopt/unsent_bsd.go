@@ -1,6 +1,6 @@
 //go:build freebsd || netbsd || openbsd || dragonfly
 
-package reactor
+package sockopt
 
 import "golang.org/x/sys/unix"
 
@@ -8,10 +8,10 @@ import "golang.org/x/sys/unix"
 // x/sys does not define it.
 const fionwrite = 0x40046677
 
-// unsent returns how many bytes the kernel still holds in fd's send queue
+// Unsent returns how many bytes the kernel still holds in fd's send queue
 // (FIONWRITE), or 0 if it cannot tell: OpenBSD and NetBSD have no such
 // call for sockets, so there Shutdown cannot wait for the kernel's queue.
-func unsent(fd int) int {
+func Unsent(fd int) int {
 	n, err := unix.IoctlGetInt(fd, fionwrite)
 	if err != nil {
 		return 0
