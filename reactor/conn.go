@@ -39,13 +39,19 @@ type Conn interface {
 	// keeps a connection from holding memory between messages.
 	ReadBuffer() []byte
 	// Wake asks the loop to consult the handler again, for when its wants
-	// changed outside its own calls (another connection's handler, a posted
-	// function). It makes no system call, and is for the loop goroutine only.
+	// changed outside its own calls: another handler of the same loop (see
+	// Loop.DialSameLoop), or a function run by this Conn's Post. It makes no
+	// system call, and is for the connection's loop goroutine only; from
+	// anywhere else, change the state and wake inside Post.
 	Wake()
 	// Post runs fn on the connection's loop goroutine and then consults the
-	// handler again. It is how another goroutine reaches a connection.
+	// handler again. It is how another goroutine, or a handler of another
+	// loop, reaches a connection. fn runs even if the connection has closed
+	// meanwhile; Post returns ErrClosed only once the loop has stopped.
 	Post(fn func()) error
-	// Fd returns the socket descriptor, or -1 on backends that hide it.
+	// Fd returns the socket descriptor, or -1 on backends that hide it and
+	// once the connection is closed (the number may belong to another
+	// socket by then).
 	Fd() int
 	// LocalAddr returns the local address, or nil. It allocates; call it once.
 	LocalAddr() net.Addr
@@ -189,7 +195,12 @@ func (c *conn) Post(fn func()) error {
 }
 
 // Fd implements Conn.Fd.
-func (c *conn) Fd() int { return int(c.fd) }
+func (c *conn) Fd() int {
+	if c.flags&fClosed != 0 {
+		return -1
+	}
+	return int(c.fd)
+}
 
 // LocalAddr implements Conn.LocalAddr.
 func (c *conn) LocalAddr() net.Addr { return c.sockAddr(unix.Getsockname) }

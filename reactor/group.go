@@ -287,6 +287,11 @@ func hasIPv6() bool {
 // once) and hands the socket to a loop through its task queue, so a handler
 // may call it: it never waits for a loop.
 func (g *group) Dial(network, address string, f Factory) error {
+	return g.dialOn(g.loops[int(g.next.Add(1))%len(g.loops)], network, address, f)
+}
+
+// dialOn is Dial onto the loop l.
+func (g *group) dialOn(l *eventLoop, network, address string, f Factory) error {
 	if g.draining.Load() {
 		return ErrClosed
 	}
@@ -308,7 +313,6 @@ func (g *group) Dial(network, address string, f Factory) error {
 		unix.Close(fd)
 		return os.NewSyscallError("connect", err)
 	}
-	l := g.loops[int(g.next.Add(1))%len(g.loops)]
 	err = l.post(func() {
 		c, err := l.addConn(fd, f, flags)
 		switch {

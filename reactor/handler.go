@@ -8,7 +8,10 @@ package reactor
 // take output. Both must not block: they call Conn.Read and Conn.Write, which
 // return ErrWouldBlock instead. HandleRecv must call Read at least once, or
 // turn WantsRecv false, since an edge-triggered loop hears of that input only
-// once. An error returned by either closes this connection only.
+// once. Likewise HandleSend must call Write, or turn WantsSend false: a
+// handler that wants to send but does not is called again at once, every
+// turn, and spins its loop (the budget keeps the loop's other connections
+// served). An error returned by either closes this connection only.
 type Handler interface {
 	// WantsRecv reports whether the handler will take input now. Returning
 	// false is backpressure: the loop stops reading and the kernel's buffers

@@ -567,6 +567,12 @@ func (l *eventLoop) beginDrain() {
 		if c == nil {
 			continue
 		}
+		if c.flags&fConnecting != 0 {
+			// A connect still in progress has sent nothing and may take
+			// the whole deadline to fail (a peer that drops SYNs): abandon it.
+			l.closeConn(c, ErrShutdown)
+			continue
+		}
 		// Mid-conversation - output still to send, or a handler holding the
 		// peer back - the peer is likely still sending, so the close must
 		// wait for its FIN. Input waiting marks the peer active too, in

@@ -2,6 +2,7 @@ package reactor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 )
@@ -47,17 +48,23 @@ func (r *Loop) Listen(network, address string, f Factory) (net.Addr, error) {
 		return nil, fmt.Errorf("listen %s %s: %w", network, address, ErrNilFactory)
 	}
 	a, err := r.eng.Listen(network, address, f)
-	if err != nil {
+	var opErr *net.OpError
+	switch {
+	case errors.As(err, &opErr):
+		return nil, err // package net's error says "listen tcp ADDR: " already
+	case err != nil:
 		return nil, fmt.Errorf("listen %s %s: %w", network, address, err)
 	}
 	return a, nil
 }
 
 // Dial starts a non-blocking connect and returns; the handler is made with f
-// on a loop goroutine, first called when the connection is established, and
-// its HandleClose hears the error if the connect fails. It is safe from any
-// goroutine, the loop's own included (a proxy dials its upstream from a
-// Factory). Not every backend can dial.
+// on a loop goroutine (round robin), first called when the connection is
+// established, and its HandleClose hears the error if the connect fails. It
+// is safe from any goroutine, the loop's own included; a handler that will
+// talk to the new connection directly dials with DialSameLoop. A connect
+// still in progress when Shutdown begins is abandoned (HandleClose sees
+// ErrShutdown). Not every backend can dial.
 func (r *Loop) Dial(network, address string, f Factory) error {
 	if f == nil {
 		return fmt.Errorf("dial %s %s: %w", network, address, ErrNilFactory)
@@ -68,9 +75,35 @@ func (r *Loop) Dial(network, address string, f Factory) error {
 	return nil
 }
 
-// Post runs fn on a loop goroutine of the native loop. It is safe from any
-// goroutine, the loop's own included. On an Engine it does what that engine
-// documents (gnet and net run fn on a goroutine of its own).
+// DialSameLoop is Dial onto the loop that serves c, so that c's handler and
+// the new connection's run on one goroutine and may touch each other's state
+// and call each other's Conn methods: a proxy dials its upstream this way
+// from its Factory. Dial picks a loop round robin, and with several loops
+// the two would run on different goroutines. On an Engine it is Dial (on
+// the net backend every connection has a goroutine of its own).
+func (r *Loop) DialSameLoop(c Conn, network, address string, f Factory) error {
+	if f == nil {
+		return fmt.Errorf("dial %s %s: %w", network, address, ErrNilFactory)
+	}
+	var err error
+	nc, native := c.(*conn)
+	g, isGroup := r.eng.(*group)
+	if native && isGroup {
+		err = g.dialOn(nc.loop, network, address, f)
+	} else {
+		err = r.eng.Dial(network, address, f)
+	}
+	if err != nil {
+		return fmt.Errorf("dial %s %s: %w", network, address, err)
+	}
+	return nil
+}
+
+// Post runs fn on one of the native loop's goroutines, round robin. It is
+// safe from any goroutine, the loop's own included. With several loops fn
+// may not run on a given connection's loop: to reach a connection, use its
+// Conn.Post. On an Engine it does what that engine documents (gnet and net
+// run fn on a goroutine of its own).
 func (r *Loop) Post(fn func()) error { return r.eng.Post(fn) }
 
 // Shutdown stops accepting, lets every handler send what it has queued
@@ -79,6 +112,12 @@ func (r *Loop) Post(fn func()) error { return r.eng.Post(fn) }
 // first, it returns ctx.Err() at once, whatever state the loops are in: the
 // rest are closed as soon as their loop gets to it, with ErrShutdown for
 // HandleClose, and Done closes after that.
+//
+// "Loses nothing" is about output: input a handler has not read when
+// Shutdown begins is discarded (the peer gets our FIN, not an RST, and
+// everything sent before it). Shutdown waits for the loops, so a handler
+// that wants to stop the server calls it on a goroutine of its own
+// (go l.Shutdown(ctx)); called on a loop goroutine it would wait out ctx.
 func (r *Loop) Shutdown(ctx context.Context) error { return r.eng.Shutdown(ctx) }
 
 // Done is closed when every loop has stopped: after Shutdown, or when a
