@@ -103,6 +103,7 @@ func (e *engine) Listen(network, address string, f reactor.Factory) (net.Addr, e
 		s.runErr = gnet.Run(s, network+"://"+address,
 			gnet.WithNumEventLoop(e.cfg.Loops),
 			gnet.WithReusePort(e.cfg.Loops > 1),
+			gnet.WithReuseAddr(true), // as the other backends: TIME_WAIT sockets do not block a restart
 			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 			gnet.WithLockOSThread(true),
 			gnet.WithLogger(logger{e.cfg.Logger, s}))
@@ -212,9 +213,19 @@ func (s *server) OnClose(gc gnet.Conn, err error) gnet.Action {
 	return gnet.None
 }
 
-// pump calls the handler while it wants what gnet has for it.
+// maxRounds bounds the handler calls of one callback, as the native loop's
+// budget does, so that a handler that wants to send but writes nothing
+// cannot hold the gnet loop and its other connections.
+const maxRounds = 16
+
+// pump calls the handler while it wants what gnet has for it, at most
+// maxRounds rounds. gnet calls OnTraffic again while input waits; a handler
+// that still wants to send after that many rounds (gnet's Write takes all,
+// so only one that does not write) is consulted again at its next event,
+// not from gnet's task queue, which runs queued tasks back to back and so
+// would let it hold the loop.
 func (g *conn) pump() gnet.Action {
-	for !g.closeReq {
+	for i := 0; !g.closeReq && i < maxRounds; i++ {
 		did := false
 		if g.gc.InboundBuffered() > 0 && g.h.WantsRecv() {
 			did = true
@@ -268,8 +279,13 @@ func (g *conn) Close() error {
 	}
 	g.closeReq = true
 	if !g.inCB {
-		// On the loop but outside a callback (a posted function): close now.
-		return g.gc.EventLoop().Close(g.gc)
+		// Outside this connection's callbacks (a posted function, another
+		// connection's handler): gnet's Close would run OnClose, and so
+		// HandleClose, inside this call. Close from gnet's task queue
+		// instead, after the caller has returned.
+		return g.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			return g.gc.EventLoop().Close(g.gc)
+		}))
 	}
 	return nil
 }
@@ -363,7 +379,7 @@ func (g *conn) RemoteAddr() net.Addr { return g.gc.RemoteAddr() }
 
 // String implements reactor.Conn.
 func (g *conn) String() string {
-	return fmt.Sprintf("gnet-conn(%v->%v)", g.gc.RemoteAddr(), g.gc.LocalAddr())
+	return fmt.Sprintf("gnet-conn(%v->%v)", g.gc.RemoteAddr(), g.LocalAddr())
 }
 
 // Dial implements reactor.Engine; the gnet backend only serves.
@@ -401,17 +417,26 @@ func (e *engine) Shutdown(ctx context.Context) error {
 	e.draining = true
 	servers := e.servers
 	e.mu.Unlock()
-	var first error
+	// Stop every engine at once: each Stop polls for its engine's end
+	// every 500 ms, so one after another they took 500 ms per Listen.
+	errs := make(chan error, len(servers))
 	for _, s := range servers {
-		if err := s.eng.Stop(ctx); err != nil && first == nil {
-			first = err
-		}
-		select {
-		case <-s.ran:
-		case <-ctx.Done():
-			if first == nil {
-				first = ctx.Err()
+		go func() {
+			err := s.eng.Stop(ctx)
+			select {
+			case <-s.ran:
+			case <-ctx.Done():
+				if err == nil {
+					err = ctx.Err()
+				}
 			}
+			errs <- err
+		}()
+	}
+	var first error
+	for range servers {
+		if err := <-errs; err != nil && first == nil {
+			first = err
 		}
 	}
 	// Done says the engines have stopped: when ctx ended first (a handler

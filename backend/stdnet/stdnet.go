@@ -22,7 +22,9 @@ func Engine(cfg reactor.Config) (reactor.Engine, error) {
 	// A goroutine per connection means a read buffer per connection, the
 	// size io.Copy uses unless the Loop's is smaller; that is this
 	// backend's cost.
-	return &netEngine{readBuffer: min(cfg.ReadBuffer, 32<<10), conns: make(map[*netConn]struct{}), doneCh: make(chan struct{})}, nil
+	e := &netEngine{readBuffer: min(cfg.ReadBuffer, 32<<10), conns: make(map[*netConn]struct{}), doneCh: make(chan struct{})}
+	e.dialCtx, e.stopDials = context.WithCancel(context.Background())
+	return e, nil
 }
 
 // netEngine runs each connection in its own goroutine with blocking I/O
@@ -38,6 +40,10 @@ type netEngine struct {
 	wg         sync.WaitGroup
 	doneCh     chan struct{}
 	doneOnce   sync.Once
+	// dialCtx ends at Shutdown, abandoning connects still in progress, as
+	// the native loop does; net.Dial alone waits for the kernel's timeout.
+	dialCtx   context.Context
+	stopDials context.CancelFunc
 }
 
 // netConn is one connection of the net backend.
@@ -114,7 +120,10 @@ func (e *netEngine) start(nc net.Conn, dial func() (net.Conn, error), f reactor.
 }
 
 func (e *netEngine) Dial(network, address string, f reactor.Factory) error {
-	d := func() (net.Conn, error) { return net.Dial(network, address) }
+	d := func() (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(e.dialCtx, network, address)
+	}
 	return e.start(nil, d, f)
 }
 
@@ -448,6 +457,7 @@ func (e *netEngine) Post(fn func()) error {
 }
 
 func (e *netEngine) Shutdown(ctx context.Context) error {
+	e.stopDials()
 	e.mu.Lock()
 	e.draining = true
 	e.deadline, _ = ctx.Deadline()

@@ -58,6 +58,12 @@ const (
 	ConnString       Behaviour = "conn-string"       // Conn.String names one connection in the process
 	PortInUse        Behaviour = "port-in-use"       // a second server on a held port gets EADDRINUSE
 	EngineDeath      Behaviour = "engine-death"      // out of fds: it serves again, or Done closes and Err says why
+	PendingConnect   Behaviour = "pending-connect"   // Shutdown abandons a connect still in progress
+	ClosePosted      Behaviour = "close-posted"      // Close from a posted function: HandleClose after it
+	ManyListeners    Behaviour = "many-listeners"    // Shutdown of several idle listeners is quick
+	TimeWaitRelisten Behaviour = "time-wait"         // a new server on a port with TIME_WAIT sockets
+	SpinningSender   Behaviour = "spinning-sender"   // a handler that wants to send and does not starves nobody
+	ListenErrorText  Behaviour = "listen-error"      // a Listen error says "listen tcp ADDR" once
 )
 
 // Limits lists, per backend, the behaviours it cannot meet by design and
@@ -77,11 +83,12 @@ var Limits = map[string]map[Behaviour]string{
 		ShutdownFlush: "gnet's Engine.Stop closes every connection at once, and gnet's close " +
 			"writes the output it still holds only as far as the socket takes it at that " +
 			"moment, dropping the rest (eventloop.close in gnet v2)",
-		DialOut:      dialLimit,
-		DialFromLoop: dialLimit,
-		DialConn:     dialLimit,
-		WakeFromPost: loopPostLimit,
-		PostLoop:     loopPostLimit,
+		DialOut:        dialLimit,
+		PendingConnect: dialLimit,
+		DialFromLoop:   dialLimit,
+		DialConn:       dialLimit,
+		WakeFromPost:   loopPostLimit,
+		PostLoop:       loopPostLimit,
 		ShutdownKernelQ: "gnet's Engine.Stop closes every connection at once, whatever its " +
 			"kernel send queue still holds: the orphaned socket goes on sending, but the " +
 			"peer's next segment meets a closed socket and draws an RST that discards the " +
