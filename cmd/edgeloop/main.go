@@ -39,6 +39,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "bench":
 		return benchCmd(args[1:], stdout, stderr)
 	case "backends":
+		if len(args) > 1 {
+			fmt.Fprintf(stderr, "edgeloop backends: unexpected argument %q\n", args[1])
+			return 2
+		}
 		return backends(stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)

@@ -544,3 +544,60 @@ func TestBenchHelpSaysWhatIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestServeShutdownCutShortExitsFailed is the regression test for serve
+// exiting 0 when its shutdown bound cut the flush short: output was dropped,
+// and a supervisor must be able to tell that from a clean stop.
+func TestServeShutdownCutShortExitsFailed(t *testing.T) {
+	if testing.Short() {
+		t.Skipf("waits out serve's %v shutdown bound", shutdownGrace)
+	}
+	s := startServe(t, 1, "--echo", "127.0.0.1:0", "--loops", "1")
+	// A peer that sends and never reads, as in TestServeSecondSignalForcesExit.
+	c, err := net.Dial("tcp", s.addrs["echo"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 64<<10)
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if time.Now().After(deadline) {
+			t.Fatal("the connection still took data after 20s without reading")
+		}
+		c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+		if _, err := c.Write(buf); errors.Is(err, os.ErrDeadlineExceeded) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-s.waited:
+		s.waited <- err // for Cleanup
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		if code != 1 {
+			t.Errorf("exit code %d after a shutdown cut short, want 1; stderr:\n%s", code, s.stderr)
+		}
+		if !strings.Contains(s.stderr.String(), "shutdown cut short") {
+			t.Errorf("stderr does not say the shutdown was cut short:\n%s", s.stderr)
+		}
+	case <-time.After(shutdownGrace + 10*time.Second):
+		t.Fatalf("serve had not exited %v after SIGTERM; stderr:\n%s", shutdownGrace+10*time.Second, s.stderr)
+	}
+}
+
+// TestBackendsRefusesArguments: `edgeloop backends extra` is a mistake, and
+// says so with exit 2 instead of listing the backends.
+func TestBackendsRefusesArguments(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"backends", "extra"}, &stdout, &stderr); code != 2 {
+		t.Fatalf("exit %d, want 2; stdout %q stderr %q", code, &stdout, &stderr)
+	}
+	if !strings.Contains(stderr.String(), `unexpected argument "extra"`) {
+		t.Fatalf("stderr %q does not name the argument", &stderr)
+	}
+}

@@ -37,15 +37,14 @@ var services = []service{
 // shutdownGrace bounds how long serve waits for handlers to flush on exit.
 const shutdownGrace = 5 * time.Second
 
-// maxLoops bounds --loops. Each loop locks an OS thread and holds a poller
-// and a listening socket per service; far more loops than CPUs only costs,
-// and past Go's thread limit (10 000) the runtime aborts.
+// maxLoops bounds --loops. Each loop is a goroutine with a poller and a
+// listening socket per service; far more loops than CPUs only costs.
 const maxLoops = 1024
 
 // Exit statuses of edgeloop serve.
 const (
 	exitOK     = 0 // shut down gracefully
-	exitFailed = 1 // serving failed: a listen error, the loops stopped
+	exitFailed = 1 // serving failed: a listen error, the loops stopped, a shutdown cut short
 	exitUsage  = 2 // a bad command line: nothing was started
 	exitForced = 3 // a second signal cut the graceful shutdown short
 )
@@ -77,8 +76,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			"gracefully: stop accepting, flush queued output, close, exit 0. The flush\n"+
 			"is bounded by %v; a second SIGINT or SIGTERM during it exits at once.\n\n"+
 			"Exit status: 0 after a graceful shutdown; 1 if serving failed (a listen\n"+
-			"error, the loops stopped); 2 for a bad command line, when nothing is\n"+
-			"started; 3 if a second signal cut the shutdown short.\n\nFlags:\n", shutdownGrace)
+			"error, the loops stopped, a shutdown cut short by its bound); 2 for a bad\n"+
+			"command line, when nothing is started; 3 if a second signal cut the\n"+
+			"shutdown short.\n\nFlags:\n", shutdownGrace)
 		printFlags(fs)
 	}
 	if err := fs.Parse(args); err != nil {
@@ -158,7 +158,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	select {
 	case err := <-shut:
 		if err != nil {
-			log.Warn("shutdown cut short", "err", err)
+			// Output may have been dropped: a supervisor must be able to
+			// tell this from a clean stop.
+			return fail(exitFailed, "shutdown cut short after %v, output may be lost: %v", shutdownGrace, err)
 		}
 	case sig := <-sigs:
 		return fail(exitForced, "second signal (%v) during shutdown: exiting at once, without flushing", sig)
