@@ -30,7 +30,7 @@ func (nothing) HandleSend() error { return nil }
 // keep Shutdown waiting until its deadline, and Done must close after it.
 func TestShutdownAbandonsPendingConnect(t *testing.T) {
 	ForEachBackend(t, PendingConnect, func(t *testing.T, backend string) {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
