@@ -15,10 +15,9 @@ func loopOf(c reactor.Conn) string {
 	return s[i : i+strings.IndexByte(s[i:], ' ')]
 }
 
-// upstream records the loop its connection landed on.
+// upstream wants nothing: a connection that only has to exist.
 type upstream struct {
-	c    reactor.Conn
-	loop chan<- string
+	c reactor.Conn
 }
 
 func (h *upstream) WantsRecv() bool   { return false }
