@@ -406,28 +406,7 @@ func TestServeSecondSignalForcesExit(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
 			s := startServe(t, 1, "--echo", "127.0.0.1:0", "--loops", "1")
-			// A peer that sends and never reads the echo. Fill the pipe: write
-			// until a write makes no progress for 200 ms. The server then
-			// holds echo output it cannot send (at its output cap it stopped
-			// reading), so the graceful shutdown waits for this peer until
-			// its bound.
-			c, err := net.Dial("tcp", s.addrs["echo"])
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			buf := make([]byte, 64<<10)
-			for deadline := time.Now().Add(20 * time.Second); ; {
-				if time.Now().After(deadline) {
-					t.Fatal("the connection still took data after 20s without reading")
-				}
-				c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
-				if _, err := c.Write(buf); errors.Is(err, os.ErrDeadlineExceeded) {
-					break
-				} else if err != nil {
-					t.Fatal(err)
-				}
-			}
+			defer fillUnread(t, s.addrs["echo"]).Close()
 			s.cmd.Process.Signal(sig)
 			s.stderr.waitFor(t, `msg="shutting down"`, 10*time.Second)
 			code, took := s.stop(t, sig)
@@ -553,24 +532,7 @@ func TestServeShutdownCutShortExitsFailed(t *testing.T) {
 		t.Skipf("waits out serve's %v shutdown bound", shutdownGrace)
 	}
 	s := startServe(t, 1, "--echo", "127.0.0.1:0", "--loops", "1")
-	// A peer that sends and never reads, as in TestServeSecondSignalForcesExit.
-	c, err := net.Dial("tcp", s.addrs["echo"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	buf := make([]byte, 64<<10)
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		if time.Now().After(deadline) {
-			t.Fatal("the connection still took data after 20s without reading")
-		}
-		c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
-		if _, err := c.Write(buf); errors.Is(err, os.ErrDeadlineExceeded) {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
-	}
+	defer fillUnread(t, s.addrs["echo"]).Close()
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-s.waited:
@@ -599,5 +561,32 @@ func TestBackendsRefusesArguments(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), `unexpected argument "extra"`) {
 		t.Fatalf("stderr %q does not name the argument", &stderr)
+	}
+}
+
+// fillUnread connects to an echo at addr as a peer that sends and never
+// reads the echo, and fills the pipe: it writes until a write makes no
+// progress for 200 ms. The server then holds echo output it cannot send (at
+// its output cap it stopped reading), so a graceful shutdown waits for this
+// peer until its bound. The caller closes the connection.
+func fillUnread(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64<<10)
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if time.Now().After(deadline) {
+			c.Close()
+			t.Fatal("the connection still took data after 20s without reading")
+		}
+		c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+		if _, err := c.Write(buf); errors.Is(err, os.ErrDeadlineExceeded) {
+			return c
+		} else if err != nil {
+			c.Close()
+			t.Fatal(err)
+		}
 	}
 }
