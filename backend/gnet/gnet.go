@@ -160,6 +160,7 @@ func (e *engine) stopped(s *server) {
 	}()
 }
 
+// OnBoot records the engine, so that Listen can return.
 func (s *server) OnBoot(eng gnet.Engine) gnet.Action {
 	s.eng = eng
 	// gnet does not say which port ":0" got; ask the listener itself, here
@@ -177,6 +178,7 @@ func (s *server) OnBoot(eng gnet.Engine) gnet.Action {
 	return gnet.None
 }
 
+// OnOpen makes the connection's handler and consults it.
 func (s *server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	g := &conn{gc: gc}
 	gc.SetContext(g)
@@ -188,6 +190,7 @@ func (s *server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	return nil, g.pump()
 }
 
+// OnTraffic consults the handler with gnet's input.
 func (s *server) OnTraffic(gc gnet.Conn) gnet.Action {
 	g := gc.Context().(*conn)
 	g.enter()
@@ -195,6 +198,7 @@ func (s *server) OnTraffic(gc gnet.Conn) gnet.Action {
 	return g.pump()
 }
 
+// OnClose tells the handler, with io.EOF for a close it did not ask for.
 func (s *server) OnClose(gc gnet.Conn, err error) gnet.Action {
 	g, ok := gc.Context().(*conn)
 	if !ok || g.h == nil {

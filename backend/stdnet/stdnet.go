@@ -66,6 +66,7 @@ type netConn struct {
 	ncMu         sync.Mutex // guards nc for kick and force, which must not wait for mu
 }
 
+// Listen implements reactor.Engine: net.Listen and an accept goroutine.
 func (e *netEngine) Listen(network, address string, f reactor.Factory) (net.Addr, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -119,6 +120,8 @@ func (e *netEngine) start(nc net.Conn, dial func() (net.Conn, error), f reactor.
 	return nil
 }
 
+// Dial implements reactor.Engine: the connect runs on the connection's
+// goroutine, before the Factory.
 func (e *netEngine) Dial(network, address string, f reactor.Factory) error {
 	d := func() (net.Conn, error) {
 		var d net.Dialer
@@ -321,6 +324,7 @@ func unsentTCP(tc *net.TCPConn) int {
 
 func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 
+// Read implements reactor.Conn: it hands over what the blocking read brought.
 func (nx *netConn) Read(p []byte) (int, error) {
 	if nx.closed {
 		return 0, reactor.ErrClosed
@@ -354,6 +358,7 @@ func (nx *netConn) Write(p []byte) (int, error) {
 	return nx.nc.Write(p)
 }
 
+// Close implements reactor.Conn.
 func (nx *netConn) Close() error {
 	if nx.closed {
 		return reactor.ErrClosed
@@ -363,6 +368,7 @@ func (nx *netConn) Close() error {
 	return nil
 }
 
+// CloseWrite implements reactor.Conn.
 func (nx *netConn) CloseWrite() error {
 	if nx.closed {
 		return reactor.ErrClosed
@@ -373,6 +379,7 @@ func (nx *netConn) CloseWrite() error {
 	return reactor.ErrUnsupported
 }
 
+// ReadBuffer implements reactor.Conn: the connection's own buffer.
 func (nx *netConn) ReadBuffer() []byte { return nx.buf }
 
 // post runs fn under the connection's lock, in its own goroutine so that a
@@ -446,6 +453,7 @@ func (nx *netConn) String() string {
 // accept error backs off and retries, as net/http does.
 func (e *netEngine) Err() error { return nil }
 
+// Post implements reactor.Engine: fn runs on a goroutine of its own.
 func (e *netEngine) Post(fn func()) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -456,6 +464,7 @@ func (e *netEngine) Post(fn func()) error {
 	return nil
 }
 
+// Shutdown implements reactor.Engine.
 func (e *netEngine) Shutdown(ctx context.Context) error {
 	e.stopDials()
 	e.mu.Lock()
@@ -495,4 +504,5 @@ func (e *netEngine) Shutdown(ctx context.Context) error {
 	}
 }
 
+// Done implements reactor.Engine.
 func (e *netEngine) Done() <-chan struct{} { return e.doneCh }
