@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,6 +87,135 @@ func TestBudgetBoundsBytesPerTurn(t *testing.T) {
 		}
 		if most < budget {
 			t.Fatalf("no turn read the budget's %d bytes (most %d): the flood never filled a turn, so the test proves nothing", budget, most)
+		}
+	})
+}
+
+// turnOrder reads whatever comes and records, per loop turn, the order
+// in which connections were called.
+type turnOrder struct {
+	c    reactor.Conn
+	name string
+	log  *turnLog
+}
+
+// turnLog is the calls of all connections, in order; the test reads it
+// after the loop is done with it.
+type turnLog struct {
+	mu    sync.Mutex
+	calls []struct {
+		turn uint64
+		name string
+	}
+}
+
+func (h *turnOrder) WantsRecv() bool   { return true }
+func (h *turnOrder) WantsSend() bool   { return false }
+func (h *turnOrder) HandleSend() error { return nil }
+
+func (h *turnOrder) HandleRecv() error {
+	b := h.c.ReadBuffer()
+	if h.name == "bulk" {
+		b = b[:64] // drain slowly, so that bulk always has more queued
+	}
+	n, err := h.c.Read(b)
+	if n > 0 {
+		h.log.mu.Lock()
+		h.log.calls = append(h.log.calls, struct {
+			turn uint64
+			name string
+		}{reactor.LoopTurn(h.c), h.name})
+		h.log.mu.Unlock()
+	}
+	if errors.Is(err, reactor.ErrWouldBlock) {
+		return nil
+	}
+	return err
+}
+
+// TestFreshEventsBeforeCarriedWork is the regression test for a small
+// request waiting a whole turn behind bulk peers: a connection that ran out
+// of budget was queued ahead of the next turn's events, so a probe that
+// arrived beside bulk traffic was served only after every bulk peer's
+// carried-over work. Now what the kernel has just signalled comes first.
+func TestFreshEventsBeforeCarriedWork(t *testing.T) {
+	forPollers(t, func(t *testing.T, name string) {
+		const budget, buf = 4 << 10, 4 << 10
+		l := newLoop(t, name, reactor.WithBudget(budget), reactor.WithReadBuffer(buf))
+		log := &turnLog{}
+		var n atomic.Int32
+		addr, err := l.Listen("tcp", "127.0.0.1:0", func(c reactor.Conn) reactor.Handler {
+			who := "bulk"
+			if n.Add(1) == 2 {
+				who = "probe"
+			}
+			return &turnOrder{c: c, name: who, log: log}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bulk, err := net.Dial("tcp", addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer bulk.Close()
+		// Much more than the budget waits, so bulk is carried every turn.
+		go func() {
+			bulk.SetWriteDeadline(time.Now().Add(waitTimeout))
+			bulk.Write(make([]byte, 8<<20))
+		}()
+		deadline := time.Now().Add(waitTimeout)
+		for {
+			log.mu.Lock()
+			started := len(log.calls) > 10
+			log.mu.Unlock()
+			if started {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the bulk peer was never served")
+			}
+			time.Sleep(time.Millisecond) // polling interval, bounded by deadline
+		}
+		probe, err := net.Dial("tcp", addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer probe.Close()
+		if _, err := probe.Write([]byte("?")); err != nil {
+			t.Fatal(err)
+		}
+		var probeTurn uint64
+		var order []string
+		for {
+			log.mu.Lock()
+			for _, c := range log.calls {
+				if c.name == "probe" {
+					probeTurn = c.turn
+					break
+				}
+			}
+			if probeTurn != 0 {
+				for _, c := range log.calls {
+					if c.turn == probeTurn {
+						order = append(order, c.name)
+					}
+				}
+			}
+			log.mu.Unlock()
+			if probeTurn != 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the probe was never served")
+			}
+			time.Sleep(time.Millisecond) // polling interval, bounded by deadline
+		}
+		if len(order) < 2 {
+			t.Fatalf("the bulk peer was not served in the probe's turn (%v): the test set-up failed", order)
+		}
+		if order[0] != "probe" {
+			t.Fatalf("in the probe's turn the calls ran %v: carried bulk work went before the fresh event", order)
 		}
 	})
 }

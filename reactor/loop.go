@@ -44,6 +44,7 @@ type eventLoop struct {
 	events []poller.Event
 	conns  []*conn // indexed by fd: connections and listeners
 	ready  []*conn // entries to serve this turn
+	carry  []*conn // entries that ran out of budget, served after the next turn's events
 	spare  []*conn // the previous turn's ready list, reused
 	buf    []byte  // shared read buffer (Conn.ReadBuffer)
 	budget int     // bytes per entry per turn
@@ -125,7 +126,7 @@ func (l *eventLoop) run() {
 	for !l.stopped {
 		timeout := time.Duration(-1)
 		switch {
-		case len(l.ready) > 0 || l.hasTasks.Load():
+		case len(l.ready) > 0 || len(l.carry) > 0 || l.hasTasks.Load():
 			timeout = 0
 		case len(l.lingering) > 0:
 			timeout = lingerPoll
@@ -154,6 +155,14 @@ func (l *eventLoop) run() {
 		}
 		if len(l.resting) > 0 && !time.Now().Before(l.restUntil) {
 			l.wakeListeners()
+		}
+		if len(l.carry) > 0 {
+			// Entries that ran out of budget last turn go after those the
+			// kernel has just signalled: a small request that arrives
+			// beside bulk peers waits for none of their carried-over work.
+			l.ready = append(l.ready, l.carry...)
+			clear(l.carry)
+			l.carry = l.carry[:0]
 		}
 		l.serveReady()
 		if l.draining && l.live == 0 {
@@ -267,7 +276,10 @@ func (l *eventLoop) serve(c *conn) {
 	case i == maxRounds || l.spent >= l.budget:
 		// Out of budget while maybe still ready: the kernel will not say so
 		// again, so the loop must remember.
-		l.schedule(c)
+		if c.flags&(fQueued|fClosed) == 0 {
+			c.flags |= fQueued
+			l.carry = append(l.carry, c)
+		}
 	case l.draining && !h.WantsSend():
 		l.closeGraceful(c)
 		return
