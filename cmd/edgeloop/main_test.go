@@ -371,12 +371,7 @@ func TestServeRefusesBadFlags(t *testing.T) {
 			if stdout != "" {
 				t.Errorf("stdout %q, want nothing: no service may start", stdout)
 			}
-			if !strings.HasPrefix(stderr, "edgeloop serve: ") || strings.Count(stderr, "\n") != 1 {
-				t.Errorf("stderr is not one line \"edgeloop serve: ...\":\n%s", stderr)
-			}
-			if !strings.Contains(stderr, tc.want) {
-				t.Errorf("stderr lacks %q:\n%s", tc.want, stderr)
-			}
+			checkOneLineError(t, "edgeloop serve: ", stderr, tc.want)
 		})
 	}
 }
@@ -493,12 +488,7 @@ func TestBenchRefusesBadFlags(t *testing.T) {
 			if _, err := os.Stat(out); err == nil {
 				t.Errorf("%s was made: no benchmark may run", out)
 			}
-			if !strings.HasPrefix(stderr, "edgeloop bench: ") || strings.Count(stderr, "\n") != 1 {
-				t.Errorf("stderr is not one line \"edgeloop bench: ...\":\n%s", stderr)
-			}
-			if !strings.Contains(stderr, tc.want) {
-				t.Errorf("stderr lacks %q:\n%s", tc.want, stderr)
-			}
+			checkOneLineError(t, "edgeloop bench: ", stderr, tc.want)
 		})
 	}
 }
@@ -588,5 +578,16 @@ func fillUnread(t *testing.T, addr string) net.Conn {
 			c.Close()
 			t.Fatal(err)
 		}
+	}
+}
+
+// checkOneLineError checks that stderr is one line, "PREFIX...", naming want.
+func checkOneLineError(t *testing.T, prefix, stderr, want string) {
+	t.Helper()
+	if !strings.HasPrefix(stderr, prefix) || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("stderr is not one line \"%s...\":\n%s", prefix, stderr)
+	}
+	if !strings.Contains(stderr, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, stderr)
 	}
 }
