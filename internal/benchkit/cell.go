@@ -27,9 +27,9 @@ const (
 	// Fairness is latency under a bulk load: Conns bulk peers each echo
 	// Bulk-byte messages as fast as they can (write one, reading its echo
 	// as it comes, and write the next once all of it is back), while a
-	// probe connection echoes Size-byte messages one at a time. The probe's
-	// round trip shows how long one loop makes a small request wait behind
-	// bulk work.
+	// probe connection echoes a Size-byte message every millisecond (see
+	// probe). The probe's round trip shows how long one loop makes a small
+	// request wait behind bulk work.
 	Fairness = "fairness"
 )
 
@@ -131,12 +131,11 @@ func Measure(server string, w Workload, win Window) (Sample, error) {
 		return Sample{}, err
 	}
 	defer srv.Stop()
-	// g is the load whose round trips the window counts and times: all of
-	// it for Echo, the probe for Fairness. The probe has a loop of its own,
-	// so that its replies never wait behind the bulk replies in the load
-	// generator: what it measures is the server's turn order.
-	var bulk *load
-	conns, rate := w.Conns, w.Rate
+	// The window counts and times the echo load's round trips, or, for
+	// Fairness, the probe's: a process of its own (see EnvProbe), so that
+	// what it measures is the server's turn order.
+	var g, bulk *load
+	var pr *probe
 	if w.Protocol == Fairness {
 		if bulk, err = startLoad(srv.Addr, w.Conns, w.Bulk, 0); err != nil {
 			return Sample{}, err
@@ -145,40 +144,45 @@ func Measure(server string, w Workload, win Window) (Sample, error) {
 		if err := bulk.waitOpen(w.Conns, 20*time.Second); err != nil {
 			return Sample{}, err
 		}
-		conns, rate = 1, 0
+		if pr, err = startProbe(srv.Addr, w.Size); err != nil {
+			return Sample{}, err
+		}
+		defer pr.close()
+	} else {
+		if g, err = startLoad(srv.Addr, w.Conns, w.Size, w.Rate); err != nil {
+			return Sample{}, err
+		}
+		defer g.close()
+		if err := g.waitOpen(w.Conns, 20*time.Second); err != nil {
+			return Sample{}, err
+		}
+		if err := g.startPacer(); err != nil {
+			return Sample{}, err
+		}
 	}
-	g, err := startLoad(srv.Addr, conns, w.Size, rate)
-	if err != nil {
-		return Sample{}, err
-	}
-	defer g.close()
-	if err := g.waitOpen(conns, 20*time.Second); err != nil {
-		return Sample{}, err
-	}
-	if err := g.startPacer(); err != nil {
-		return Sample{}, err
-	}
-	loads := []*load{g}
-	if bulk != nil {
-		loads = append(loads, bulk)
+	m := meter(g)
+	if pr != nil {
+		m = pr
 	}
 	if win.Warmup > 0 {
 		time.Sleep(win.Warmup) // the warm-up is a span of load, not a wait for an event
 	}
-	g.resetHist()
+	if err := m.reset(); err != nil {
+		return Sample{}, err
+	}
 	st0, err := srv.Stats()
 	if err != nil {
 		return Sample{}, err
 	}
-	n0, t0 := g.done.Load(), time.Now()
+	t0 := time.Now()
 	var bulk0 int64
 	if bulk != nil {
 		bulk0 = bulk.bytes.Load()
 	}
-	if err := waitWindow(g, n0, win, loads); err != nil {
+	if err := waitWindow(m, win, bulk); err != nil {
 		return Sample{}, err
 	}
-	n1, t1 := g.done.Load(), time.Now()
+	t1 := time.Now()
 	var bulkBytes int64
 	if bulk != nil {
 		bulkBytes = bulk.bytes.Load() - bulk0
@@ -187,8 +191,11 @@ func Measure(server string, w Workload, win Window) (Sample, error) {
 	if err != nil {
 		return Sample{}, err
 	}
-	h := g.snapshotHist()
-	s := Sample{Workload: w, Server: server, Requests: n1 - n0, Elapsed: t1.Sub(t0), RSSKB: st1.RSSKB}
+	lat, err := m.stats()
+	if err != nil {
+		return Sample{}, err
+	}
+	s := Sample{Workload: w, Server: server, Requests: lat.n, Elapsed: t1.Sub(t0), RSSKB: st1.RSSKB}
 	if s.Requests <= 0 {
 		return s, fmt.Errorf("benchkit: %s on %s: no request completed in %v", server, w.Name(), s.Elapsed)
 	}
@@ -204,11 +211,12 @@ func Measure(server string, w Workload, win Window) (Sample, error) {
 	s.SrvUsReq = float64(st1.CPUMicros-st0.CPUMicros) / units
 	s.AllocsReq = float64(st1.Mallocs-st0.Mallocs) / units
 	s.MBps = units * unitBytes / sec / 1e6
-	s.P50us = float64(h.ValueAtQuantile(50))
-	s.P99us = float64(h.ValueAtQuantile(99))
-	s.P999us = float64(h.ValueAtQuantile(99.9))
+	s.P50us, s.P99us, s.P999us = lat.p50, lat.p99, lat.p999
 	s.OtherThreads = otherThreadsShare(st0.Threads, st1.Threads)
-	for _, l := range loads {
+	for _, l := range []*load{g, bulk} {
+		if l == nil {
+			continue
+		}
 		if err := l.err(); err != nil {
 			return s, err
 		}
@@ -216,25 +224,46 @@ func Measure(server string, w Workload, win Window) (Sample, error) {
 	return s, nil
 }
 
-// waitWindow lets the load run until the window's bound: g's round trips
-// since n0, or the duration. It returns early if any of loads fails.
-func waitWindow(g *load, n0 int64, win Window, loads []*load) error {
+// meter is what a window counts and times: an echo load, or the fairness
+// probe. stats gives the round trips and latencies since reset.
+type meter interface {
+	reset() error
+	count() (int64, error)
+	stats() (probeStats, error)
+}
+
+// waitWindow lets the load run until the window's bound: m's round trips
+// since its reset, or the duration. It returns early if m or bulk fails.
+func waitWindow(m meter, win Window, bulk *load) error {
 	var deadline time.Time
 	if win.Duration > 0 {
 		deadline = time.Now().Add(win.Duration)
 	}
 	for {
-		for _, l := range loads {
-			if err := l.err(); err != nil {
+		if bulk != nil {
+			if err := bulk.err(); err != nil {
 				return err
 			}
 		}
-		if win.Requests > 0 && g.done.Load()-n0 >= win.Requests {
-			return nil
+		if g, ok := m.(*load); ok {
+			if err := g.err(); err != nil {
+				return err
+			}
+		}
+		if win.Requests > 0 {
+			// Asking costs the probe a pipe round trip, on the load's CPU;
+			// the echo load only a counter.
+			n, err := m.count()
+			if err != nil {
+				return err
+			}
+			if n >= win.Requests {
+				return nil
+			}
 		}
 		if !deadline.IsZero() && !time.Now().Before(deadline) {
 			return nil
 		}
-		time.Sleep(time.Millisecond) // polling a counter; the load runs on its own loop
+		time.Sleep(2 * time.Millisecond) // polling a counter; the load runs on its own loop
 	}
 }

@@ -16,9 +16,12 @@
 // echo: a ticker wakes every 100 µs and the loop deals out the sends that
 // have come due, to the connections in turn, so the server mostly waits for
 // input. Fairness (Workload.Protocol Fairness) runs bulk peers echoing large
-// messages at full speed and, on a loop of its own, a probe echoing small
-// ones: the probe's round trip is how long the server's turn order makes a
-// small request wait.
+// messages at full speed and a probe echoing a small one every millisecond:
+// the probe's round trip is how long the server's turn order makes a small
+// request wait. The probe is a C process of its own (floor/probe.c), at
+// real-time priority where allowed, on the load generator's CPUs: on a Go
+// loop beside the bulk peers it timed the load generator's scheduler more
+// than the server.
 //
 // A cell is one (workload, server) pair measured over a window after a
 // warm-up; RunMatrix interleaves servers (A B C A B C ...) over repetitions

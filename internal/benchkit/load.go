@@ -20,6 +20,7 @@ type load struct {
 	msg     []byte
 	rate    float64      // target round trips per second over all connections; 0: unpaced
 	done    atomic.Int64 // completed round trips
+	done0   int64        // done at the last reset; the loop goroutine writes it
 	bytes   atomic.Int64 // reply bytes received
 	open    atomic.Int64 // connections established
 	failed  atomic.Int64 // connections that closed
@@ -255,18 +256,31 @@ func (g *load) err() error {
 	return nil
 }
 
-// resetHist clears the latency histogram on the loop goroutine.
-func (g *load) resetHist() {
+// reset clears the latency histogram on the loop goroutine and starts
+// counting round trips from now.
+func (g *load) reset() error {
 	done := make(chan struct{})
-	g.l.Post(func() { g.hist.Reset(); close(done) })
+	g.l.Post(func() { g.hist.Reset(); g.done0 = g.done.Load(); close(done) })
 	<-done
+	return nil
 }
 
-// snapshotHist copies the histogram on the loop goroutine.
-func (g *load) snapshotHist() *hdrhistogram.Histogram {
-	ch := make(chan *hdrhistogram.Histogram)
-	g.l.Post(func() { ch <- hdrhistogram.Import(g.hist.Export()) })
-	return <-ch
+// count is the round trips completed since reset.
+func (g *load) count() (int64, error) { return g.done.Load() - g.done0, nil }
+
+// stats reads the round trips and latencies since reset, on the loop
+// goroutine.
+func (g *load) stats() (probeStats, error) {
+	ch := make(chan probeStats)
+	g.l.Post(func() {
+		ch <- probeStats{
+			n:    g.done.Load() - g.done0,
+			p50:  float64(g.hist.ValueAtQuantile(50)),
+			p99:  float64(g.hist.ValueAtQuantile(99)),
+			p999: float64(g.hist.ValueAtQuantile(99.9)),
+		}
+	})
+	return <-ch, nil
 }
 
 func (g *load) close() {

@@ -57,7 +57,7 @@ func Markdown(w io.Writer, rows []Row) {
 	}
 	fmt.Fprintln(w, "\nEach cell: server CPU per request (user+sys, median of the repetitions; × the floor's in the same run; ± the spread, max-min over median), requests per second, p99 round trip, server heap allocations per request, the share of the server's CPU time on threads other than its busiest (the loop's; from /proc/PID/task/*/stat, in 10 ms ticks), server RSS.")
 	fmt.Fprintln(w, "Rows with rate=N are paced: the load generator sends N requests per second in all, spread over the connections, so the server is not saturated; their cells add how busy the server was (CPU time over wall time) and flag a rate that was not met.")
-	fmt.Fprintln(w, "Fairness rows: one server loop, bulk peers each echoing their message at full speed (write it, read it back, repeat) and one probe connection echoing its own, one at a time: the probe's median and p99 round trip, the bulk peers' echoed MB/s in all, server CPU per MiB echoed to them (× the floor's).")
+	fmt.Fprintln(w, "Fairness rows: one server loop, bulk peers each echoing their message at full speed (write it, read it back, repeat) and a probe echoing its message every millisecond from a process of its own (C, real-time priority): the probe's median and p99 round trip, the bulk peers' echoed MB/s in all, server CPU per MiB echoed to them (× the floor's).")
 }
 
 // paced says, for a paced cell, how busy the server was (its CPU time over

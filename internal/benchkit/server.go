@@ -2,7 +2,7 @@ package benchkit
 
 import (
 	"bufio"
-	_ "embed"
+	"embed"
 	"errors"
 	"fmt"
 	"io"
@@ -17,10 +17,13 @@ import (
 // Floor is the name of the C reference server in results.
 const Floor = "floor"
 
-//go:embed floor/floor.c
-var floorSource []byte
+// The C programs: the floor server, and the fairness row's probe.
+//
+//go:embed floor/floor.c floor/probe.c
+var cSources embed.FS
 
-// ErrNoCompiler means the floor could not be built: no C compiler here.
+// ErrNoCompiler means the floor or the probe could not be built: no C
+// compiler here.
 var ErrNoCompiler = errors.New("benchkit: no C compiler (cc) to build the floor")
 
 // Server is one server process under test.
@@ -43,35 +46,40 @@ type Stats struct {
 }
 
 var (
-	floorOnce sync.Once
-	floorPath string
-	floorErr  error
+	ccMu    sync.Mutex
+	ccBuilt = map[string]string{} // program name to binary path
 )
 
-// buildFloor compiles floor.c once per process into a temporary directory.
-func buildFloor() (string, error) {
-	floorOnce.Do(func() {
-		cc, err := exec.LookPath("cc")
-		if err != nil {
-			floorErr = ErrNoCompiler
-			return
-		}
-		dir, err := os.MkdirTemp("", "edgeloop-floor-")
-		if err != nil {
-			floorErr = err
-			return
-		}
-		src := filepath.Join(dir, "floor.c")
-		if err := os.WriteFile(src, floorSource, 0o644); err != nil {
-			floorErr = err
-			return
-		}
-		floorPath = filepath.Join(dir, "floor")
-		if out, err := exec.Command(cc, "-O2", "-o", floorPath, src).CombinedOutput(); err != nil {
-			floorErr = fmt.Errorf("benchkit: cc floor.c: %v: %s", err, out)
-		}
-	})
-	return floorPath, floorErr
+// buildC compiles floor/NAME.c once per process into a temporary directory
+// and returns the binary's path.
+func buildC(name string) (string, error) {
+	ccMu.Lock()
+	defer ccMu.Unlock()
+	if path, ok := ccBuilt[name]; ok {
+		return path, nil
+	}
+	cc, err := exec.LookPath("cc")
+	if err != nil {
+		return "", ErrNoCompiler
+	}
+	src, err := cSources.ReadFile("floor/" + name + ".c")
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "edgeloop-"+name+"-")
+	if err != nil {
+		return "", err
+	}
+	srcPath := filepath.Join(dir, name+".c")
+	if err := os.WriteFile(srcPath, src, 0o644); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, name)
+	if out, err := exec.Command(cc, "-O2", "-o", path, srcPath).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("benchkit: cc %s.c: %v: %s", name, err, out)
+	}
+	ccBuilt[name] = path
+	return path, nil
 }
 
 // StartServer starts the server called name (a backend, or Floor) in its
@@ -80,7 +88,7 @@ func buildFloor() (string, error) {
 func StartServer(name string) (*Server, error) {
 	var cmd *exec.Cmd
 	if name == Floor {
-		path, err := buildFloor()
+		path, err := buildC("floor")
 		if err != nil {
 			return nil, err
 		}
@@ -93,19 +101,10 @@ func StartServer(name string) (*Server, error) {
 		cmd = exec.Command(self)
 		cmd.Env = append(os.Environ(), EnvServer+"="+name, "GOMAXPROCS=1")
 	}
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
+	s, err := startChild(name, cmd)
 	if err != nil {
 		return nil, err
 	}
-	outp, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	s := &Server{Name: name, cmd: cmd, in: in, out: bufio.NewScanner(outp)}
 	line, err := s.readLine(10 * time.Second)
 	if err != nil || !strings.HasPrefix(line, "listening ") {
 		s.Stop()
@@ -119,6 +118,24 @@ func StartServer(name string) (*Server, error) {
 		}
 	}
 	return s, nil
+}
+
+// startChild starts cmd with its stdin and stdout as the line protocol's
+// pipes and its stderr shared with this process.
+func startChild(name string, cmd *exec.Cmd) (*Server, error) {
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	outp, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return &Server{Name: name, cmd: cmd, in: in, out: bufio.NewScanner(outp)}, nil
 }
 
 // readLine reads one line of the server's stdout, with a deadline.
