@@ -67,8 +67,9 @@ type conn struct {
 	fd       int32
 	gen      uint32 // registration generation, carried in the poller token
 	flags    connFlags
-	interest uint8 // kernel interest, for level-triggered pollers only
-	kind     uint8 // kindStream or kindListener: the rule for "drained"
+	interest uint8  // kernel interest, for level-triggered pollers only
+	kind     uint8  // kindStream or kindListener: the rule for "drained"
+	active   uint32 // the loop's tick when a byte last moved, for the idle sweep
 	loop     *eventLoop
 	h        Handler
 }
@@ -106,6 +107,7 @@ func (c *conn) Read(p []byte) (int, error) {
 		switch {
 		case errno == 0 && n > 0:
 			c.loop.spent += n
+			c.active = c.loop.tick
 			// A short read drained the socket: the next byte to arrive makes
 			// a new edge. Not so once the peer's FIN is queued, since no edge
 			// follows it, nor after urgent data, since a read stops at the
@@ -141,6 +143,7 @@ func (c *conn) Write(p []byte) (int, error) {
 		n, errno := rawWrite(int(c.fd), p)
 		if errno == 0 {
 			c.loop.spent += n
+			c.active = c.loop.tick
 		}
 		switch {
 		case errno == 0 && n == len(p):

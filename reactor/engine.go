@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"time"
 )
 
 // Engine is a backend that runs handlers by its own means rather than on
@@ -38,4 +39,7 @@ type Config struct {
 	ReadBuffer int
 	// Logger receives conditions that have no caller to return to.
 	Logger *slog.Logger
+	// IdleTimeout, if positive, closes connections idle that long with
+	// ErrIdleTimeout (WithIdleTimeout).
+	IdleTimeout time.Duration
 }

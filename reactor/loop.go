@@ -51,6 +51,7 @@ type eventLoop struct {
 	spent  int     // bytes the entry being served has moved this turn
 	gen    uint32
 	turns  uint64 // loop turns so far, for tests that check the loop does not spin
+	tick   uint32 // the loop's clock in milliseconds (wraps), stamped on active connections
 	live   int    // open connections, listeners not counted
 	log    *slog.Logger
 
@@ -63,6 +64,11 @@ type eventLoop struct {
 
 	resting   []*conn // listeners whose accept failed, until restUntil or a close
 	restUntil time.Time
+
+	start  time.Time     // the loop's clock counts from here (monotonic)
+	now    time.Duration // the loop's clock, read once per turn
+	timers timers        // pending timers, earliest first
+	idle   idleSweep     // closes connections idle past WithIdleTimeout
 
 	draining bool // Shutdown began: no more reads for handlers, close when flushed
 	stopped  bool
@@ -102,11 +108,13 @@ func newEventLoop(id int, p poller.Poller, o *options) *eventLoop {
 		buf:    make([]byte, o.readBuffer),
 		budget: o.budget,
 		gen:    1,
+		start:  time.Now(),
 		log:    o.logger,
 		done:   make(chan struct{}),
 		accept: accept,
 	}
 	l.lt, _ = p.(poller.LevelTriggered)
+	l.startIdleSweep(o.idle)
 	return l
 }
 
@@ -133,8 +141,13 @@ func (l *eventLoop) run() {
 		case len(l.resting) > 0:
 			timeout = max(time.Until(l.restUntil), 0)
 		}
+		if t := l.nextTimer(); t >= 0 && (timeout < 0 || t < timeout) {
+			timeout = t
+		}
 		n, err := l.p.Wait(l.events, timeout)
 		l.turns++
+		l.now = l.clock()
+		l.tick = uint32(l.now / time.Millisecond)
 		if err != nil {
 			l.err = err
 			l.log.Error("reactor: poller failed; closing its connections", "err", err)
@@ -145,6 +158,9 @@ func (l *eventLoop) run() {
 		}
 		if l.hasTasks.Load() {
 			l.runTasks()
+		}
+		if len(l.timers) > 0 {
+			l.runTimers()
 		}
 		if len(l.lingering) > 0 {
 			for _, c := range l.lingering {
@@ -335,7 +351,7 @@ func (l *eventLoop) nextGen() uint32 {
 // register adds an open descriptor to the poller and the table as an entry
 // of kind with handler h (nil: set by the caller before it is served).
 func (l *eventLoop) register(fd int, kind uint8, flags connFlags) (*conn, error) {
-	c := &conn{fd: int32(fd), gen: l.nextGen(), kind: kind, flags: flags, loop: l}
+	c := &conn{fd: int32(fd), gen: l.nextGen(), kind: kind, flags: flags, active: l.tick, loop: l}
 	if err := l.p.Register(fd, token(c.fd, c.gen)); err != nil {
 		return nil, err
 	}

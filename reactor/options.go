@@ -3,6 +3,7 @@ package reactor
 import (
 	"log/slog"
 	"runtime"
+	"time"
 
 	"github.com/edgeloop/edgeloop/poller"
 )
@@ -17,6 +18,7 @@ type options struct {
 	readBuffer int
 	budget     int
 	events     int
+	idle       time.Duration
 	logger     *slog.Logger
 }
 
@@ -86,6 +88,13 @@ func WithEvents(n int) Option {
 		}
 	}
 }
+
+// WithIdleTimeout closes a connection that has read and written nothing
+// for d (HandleClose gets ErrIdleTimeout), between d and 1.125 d after its
+// last byte; d <= 0, the default, never does. Listeners and datagram
+// endpoints are not affected. One sweep per loop every d/8 checks all
+// connections, with no timer per connection.
+func WithIdleTimeout(d time.Duration) Option { return func(o *options) { o.idle = d } }
 
 // WithLogger sets the logger for conditions that have no caller to return
 // to, such as a failed accept (default slog.Default()).
