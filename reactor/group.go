@@ -232,12 +232,12 @@ func listenSocket(domain int, sa unix.Sockaddr, network string, reusePort bool) 
 }
 
 // dualStack sets IPV6_V6ONLY on an IPv6 socket bound to the unspecified
-// address as package net does: off for "tcp" (":PORT" takes IPv4
-// connections too), on for "tcp6".
+// address as package net does: off for "tcp" and "udp" (":PORT" takes IPv4
+// peers too), on for "tcp6" and "udp6".
 func dualStack(fd int, sa unix.Sockaddr, network string) {
 	if a, ok := sa.(*unix.SockaddrInet6); ok && a.Addr == [16]byte{} {
 		v6only := 0
-		if network == "tcp6" {
+		if network == "tcp6" || network == "udp6" {
 			v6only = 1
 		}
 		unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, v6only)

@@ -38,22 +38,26 @@ const acceptRetry = 100 * time.Millisecond
 // on it (connections and listeners). Everything in it but the task queue is
 // touched only by that goroutine.
 type eventLoop struct {
-	id     int // index in the group, for String
-	p      poller.Poller
-	lt     poller.LevelTriggered // non-nil when p reports levels, not edges
-	events []poller.Event
-	conns  []*conn // indexed by fd: connections and listeners
-	ready  []*conn // entries to serve this turn
-	carry  []*conn // entries that ran out of budget, served after the next turn's events
-	spare  []*conn // the previous turn's ready list, reused
-	buf    []byte  // shared read buffer (Conn.ReadBuffer)
-	budget int     // bytes per entry per turn
-	spent  int     // bytes the entry being served has moved this turn
-	gen    uint32
-	turns  uint64 // loop turns so far, for tests that check the loop does not spin
-	tick   uint32 // the loop's clock in milliseconds (wraps), stamped on active connections
-	live   int    // open connections, listeners not counted
-	log    *slog.Logger
+	id        int // index in the group, for String
+	p         poller.Poller
+	lt        poller.LevelTriggered // non-nil when p reports levels, not edges
+	events    []poller.Event
+	conns     []*conn  // indexed by fd: connections and listeners
+	ready     []*conn  // entries to serve this turn
+	carry     []*conn  // entries that ran out of budget, served after the next turn's events
+	spare     []*conn  // the previous turn's ready list, reused
+	buf       []byte   // shared read buffer (Conn.ReadBuffer)
+	rx        *rxBatch // datagrams received, for the endpoint being served (nil: no endpoint yet)
+	tx        *txBatch // datagrams queued by the endpoint being served
+	dgramSize int      // largest datagram received whole (WithDatagramSize)
+	dgramRecv int      // bytes of the receive vector
+	budget    int      // bytes per entry per turn
+	spent     int      // bytes the entry being served has moved this turn
+	gen       uint32
+	turns     uint64 // loop turns so far, for tests that check the loop does not spin
+	tick      uint32 // the loop's clock in milliseconds (wraps), stamped on active connections
+	live      int    // open connections, listeners not counted
+	log       *slog.Logger
 
 	// depth counts handler calls (and Factory, task, HandleClose calls) in
 	// progress; closes made inside one are reported after it returns.
@@ -92,6 +96,7 @@ type eventLoop struct {
 const (
 	kindStream   uint8 = iota // a TCP connection: a short read drains, but for urgent data or a FIN
 	kindListener              // a listening socket: only EAGAIN drains
+	kindPacket                // a datagram socket: a short batch (recvmmsg) or EAGAIN drains
 )
 
 // closed is a connection whose HandleClose is still to run.
@@ -102,16 +107,18 @@ type closed struct {
 
 func newEventLoop(id int, p poller.Poller, o *options) *eventLoop {
 	l := &eventLoop{
-		id:     id,
-		p:      p,
-		events: make([]poller.Event, o.events),
-		buf:    make([]byte, o.readBuffer),
-		budget: o.budget,
-		gen:    1,
-		start:  time.Now(),
-		log:    o.logger,
-		done:   make(chan struct{}),
-		accept: accept,
+		id:        id,
+		p:         p,
+		events:    make([]poller.Event, o.events),
+		buf:       make([]byte, o.readBuffer),
+		dgramSize: o.dgramSize,
+		dgramRecv: o.readBuffer,
+		budget:    o.budget,
+		gen:       1,
+		start:     time.Now(),
+		log:       o.logger,
+		done:      make(chan struct{}),
+		accept:    accept,
 	}
 	l.lt, _ = p.(poller.LevelTriggered)
 	l.startIdleSweep(o.idle)
@@ -181,6 +188,7 @@ func (l *eventLoop) run() {
 			l.carry = l.carry[:0]
 		}
 		l.serveReady()
+		l.flushTx() // datagrams sent from a task or a timer
 		if l.draining && l.live == 0 {
 			break
 		}
@@ -198,8 +206,17 @@ func (l *eventLoop) dispatch(ev poller.Event) {
 	if c == nil || c.gen != gen {
 		return // stale: the fd was closed, maybe reused, after the event was queued
 	}
-	if ev.Readable() {
+	if ev.Readable() || (c.kind == kindPacket && ev.Error()) {
+		// A datagram socket's error (an ICMP error on a connected one) is
+		// the next receive's to report; it does not end the socket.
 		c.flags |= fReadable
+	}
+	if c.kind == kindPacket {
+		if ev.Writable() {
+			c.flags |= fWritable
+		}
+		l.schedule(c)
+		return
 	}
 	if ev.Priority() {
 		c.flags |= fUrgent
@@ -425,6 +442,9 @@ func (l *eventLoop) closeConn(c *conn, err error) {
 	if c.kind == kindListener {
 		return
 	}
+	if c.kind == kindPacket {
+		l.dropDgram(c)
+	}
 	l.live--
 	if len(l.resting) > 0 {
 		l.wakeListeners() // a descriptor is free: accept may work again
@@ -586,8 +606,11 @@ func (l *eventLoop) beginDrain() {
 		return
 	}
 	l.draining = true
+	l.flushTx()
 	for _, c := range l.conns {
-		if c != nil && c.kind == kindListener {
+		if c != nil && (c.kind == kindListener || c.kind == kindPacket) {
+			// A datagram socket has no peer to flush to and nothing to
+			// wait for: what it queued has just been sent.
 			l.closeConn(c, nil)
 		}
 	}

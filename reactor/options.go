@@ -19,6 +19,7 @@ type options struct {
 	budget     int
 	events     int
 	idle       time.Duration
+	dgramSize  int
 	logger     *slog.Logger
 }
 
@@ -28,6 +29,7 @@ func defaultOptions() options {
 		readBuffer: 64 << 10,
 		budget:     64 << 10,
 		events:     256,
+		dgramSize:  2048,
 		logger:     slog.Default(),
 	}
 }
@@ -95,6 +97,20 @@ func WithEvents(n int) Option {
 // endpoints are not affected. One sweep per loop every d/8 checks all
 // connections, with no timer per connection.
 func WithIdleTimeout(d time.Duration) Option { return func(o *options) { o.idle = d } }
+
+// WithDatagramSize sets the largest datagram an endpoint receives whole
+// (default 2048 bytes, up to 65507); a larger one is dropped and counted
+// (PacketStats.Truncated), never handed on cut short. Each loop receives
+// into one vector of WithReadBuffer bytes (64 KiB) cut into slots of this
+// size, up to 64 of them: the smaller the size, the more datagrams one
+// recvmmsg takes. n <= 0 keeps the default.
+func WithDatagramSize(n int) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.dgramSize = min(n, maxDatagram)
+		}
+	}
+}
 
 // WithLogger sets the logger for conditions that have no caller to return
 // to, such as a failed accept (default slog.Default()).

@@ -99,6 +99,49 @@ func (r *Loop) DialSameLoop(c Conn, network, address string, f Factory) error {
 	return nil
 }
 
+// ListenPacket binds a datagram socket ("udp", "udp4" or "udp6") and serves
+// it with the handler f makes for it; it returns the bound address. On the
+// native loop each event loop gets its own socket on the port
+// (SO_REUSEPORT). ":PORT" is dual-stack as for Listen, and an IPv4 sender
+// appears as an IPv4 address. It is safe from any goroutine. Not every
+// backend serves datagrams (ErrUnsupported).
+func (r *Loop) ListenPacket(network, address string, f PacketFactory) (net.Addr, error) {
+	if f == nil {
+		return nil, fmt.Errorf("listen %s %s: %w", network, address, ErrNilFactory)
+	}
+	pe, ok := r.eng.(PacketEngine)
+	if !ok {
+		return nil, fmt.Errorf("listen %s %s: %w", network, address, ErrUnsupported)
+	}
+	a, err := pe.ListenPacket(network, address, f)
+	var opErr *net.OpError
+	switch {
+	case errors.As(err, &opErr):
+		return nil, err
+	case err != nil:
+		return nil, fmt.Errorf("listen %s %s: %w", network, address, err)
+	}
+	return a, nil
+}
+
+// DialPacket makes a datagram socket connected to address, for clients:
+// SendTo with a zero address sends to it, and only its datagrams are
+// received. The handler is made with f on a loop goroutine (round robin).
+// It is safe from any goroutine.
+func (r *Loop) DialPacket(network, address string, f PacketFactory) error {
+	if f == nil {
+		return fmt.Errorf("dial %s %s: %w", network, address, ErrNilFactory)
+	}
+	pe, ok := r.eng.(PacketEngine)
+	if !ok {
+		return fmt.Errorf("dial %s %s: %w", network, address, ErrUnsupported)
+	}
+	if err := pe.DialPacket(network, address, f); err != nil {
+		return fmt.Errorf("dial %s %s: %w", network, address, err)
+	}
+	return nil
+}
+
 // Post runs fn on one of the native loop's goroutines, round robin. It is
 // safe from any goroutine, the loop's own included. With several loops fn
 // may not run on a given connection's loop: to reach a connection, use its

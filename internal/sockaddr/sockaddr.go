@@ -30,3 +30,12 @@ func ToNet(sa unix.Sockaddr) net.Addr {
 	}
 	return nil
 }
+
+// ToNetUDP is ToNet for a datagram socket: a *net.UDPAddr for IPv4 and IPv6,
+// and nil for anything else.
+func ToNetUDP(sa unix.Sockaddr) net.Addr {
+	if ta, ok := ToNet(sa).(*net.TCPAddr); ok {
+		return &net.UDPAddr{IP: ta.IP, Port: ta.Port, Zone: ta.Zone}
+	}
+	return nil
+}
