@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"time"
 
 	"github.com/edgeloop/edgeloop/internal/sockaddr"
 	"golang.org/x/sys/unix"
@@ -89,6 +90,8 @@ const (
 	fConnecting                       // non-blocking connect under way
 	fPeerActive                       // during Shutdown: the peer may still be sending, wait for its FIN
 	fUrgent                           // urgent data (EPOLLPRI) arrived: a short read is not "drained"
+	fFinish                           // CloseGraceful: close once the handler has sent all
+	fBounded                          // CloseGraceful's wait for the peer's FIN has its timer
 )
 
 // Read implements Conn.Read.
@@ -178,6 +181,45 @@ func (c *conn) CloseWrite() error {
 	}
 	if err := unix.Shutdown(int(c.fd), unix.SHUT_WR); err != nil {
 		return os.NewSyscallError("shutdown", err)
+	}
+	return nil
+}
+
+// GracefulCloser is implemented by Conns that can close without losing
+// what they send: the native loop's, and the engines'. Use CloseGraceful.
+type GracefulCloser interface {
+	// CloseGraceful stops input to the handler and closes once it has
+	// sent everything it wants to (WantsSend is false): the write side is
+	// shut (FIN), the peer's input is read and discarded until it closes
+	// its side or lingerLimit passes, and the descriptor is closed only
+	// when the kernel has sent everything. Closing with unread input
+	// would answer with an RST that can destroy the reply. HandleClose
+	// gets nil.
+	CloseGraceful() error
+}
+
+// CloseGraceful closes c as GracefulCloser says, on a backend that can,
+// and with Close elsewhere. A service that answers and hangs up (daytime,
+// time) calls it right after queuing its answer.
+func CloseGraceful(c Conn) error {
+	if g, ok := c.(GracefulCloser); ok {
+		return g.CloseGraceful()
+	}
+	return c.Close()
+}
+
+// lingerLimit bounds how long a graceful close waits for the peer to close
+// its side once it has sent something after our FIN.
+var lingerLimit = 5 * time.Second // a variable for tests
+
+// CloseGraceful implements GracefulCloser.
+func (c *conn) CloseGraceful() error {
+	if c.flags&fClosed != 0 {
+		return ErrClosed
+	}
+	if c.flags&fFinish == 0 {
+		c.flags |= fFinish
+		c.loop.schedule(c)
 	}
 	return nil
 }

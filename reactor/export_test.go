@@ -270,3 +270,11 @@ func Draining(r *Loop) (bool, error) {
 // handler call, so that a test can fix the state the drain sees. Call it on
 // c's loop goroutine.
 func BeginDrain(c Conn) { c.(*conn).loop.beginDrain() }
+
+// SetLingerLimit changes CloseGraceful's bound on waiting for the peer's
+// FIN until the test ends.
+func SetLingerLimit(t interface{ Cleanup(func()) }, d time.Duration) {
+	old := lingerLimit
+	lingerLimit = d
+	t.Cleanup(func() { lingerLimit = old })
+}

@@ -272,7 +272,7 @@ func (l *eventLoop) serve(c *conn) {
 	i := 0
 	for ; i < maxRounds && l.spent < l.budget; i++ {
 		did := false
-		if c.flags&fReadable != 0 && !l.draining && h.WantsRecv() {
+		if c.flags&(fReadable|fFinish) == fReadable && !l.draining && h.WantsRecv() {
 			did = true
 			l.depth++
 			err := h.HandleRecv()
@@ -313,7 +313,7 @@ func (l *eventLoop) serve(c *conn) {
 			c.flags |= fQueued
 			l.carry = append(l.carry, c)
 		}
-	case l.draining && !h.WantsSend():
+	case (l.draining || c.flags&fFinish != 0) && !h.WantsSend():
 		l.closeGraceful(c)
 		return
 	case c.flags&fHangup != 0:
@@ -514,10 +514,16 @@ func (l *eventLoop) linger(c *conn) {
 		case errno == unix.EINTR:
 			continue
 		case errno == unix.EAGAIN:
-			if sockopt.Unsent(int(c.fd)) > 0 {
+			switch {
+			case sockopt.Unsent(int(c.fd)) > 0:
 				l.lingering = append(l.lingering, c) // no event says when it is sent
-			} else if c.flags&(fPeerActive|fReadClosed) == 0 {
+			case c.flags&(fPeerActive|fReadClosed) == 0:
 				l.closeConn(c, nil)
+			case !l.draining && c.flags&fBounded == 0:
+				// CloseGraceful with a peer still sending: wait for its
+				// FIN, but not for ever (Shutdown has its ctx instead).
+				c.flags |= fBounded
+				c.AfterFunc(lingerLimit, func() { l.closeConn(c, nil) })
 			}
 			return
 		case errno != 0:

@@ -1,0 +1,98 @@
+package reactor_test
+
+import (
+	"bytes"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/edgeloop/edgeloop/reactor"
+)
+
+// answerer sends its answer and closes gracefully, reading nothing: a
+// time-service shape.
+type answerer struct {
+	c      reactor.Conn
+	out    []byte
+	closed chan error
+}
+
+func (a *answerer) WantsRecv() bool   { return false }
+func (a *answerer) WantsSend() bool   { return len(a.out) > 0 }
+func (a *answerer) HandleRecv() error { return nil }
+func (a *answerer) HandleSend() error {
+	n, err := a.c.Write(a.out)
+	a.out = a.out[n:]
+	if err == reactor.ErrWouldBlock {
+		return nil
+	}
+	return err
+}
+func (a *answerer) HandleClose(err error) { a.closed <- err }
+
+// TestCloseGracefulKeepsTheAnswer: a server that answers and hangs up while
+// the client has sent bytes nobody reads must not reset the connection: the
+// client gets the whole answer, then EOF, never ECONNRESET. The answer is
+// larger than one write takes at once, so the close also waits for the
+// handler to flush.
+func TestCloseGracefulKeepsTheAnswer(t *testing.T) {
+	answer := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	forPollers(t, func(t *testing.T, b string) {
+		l := newLoop(t, b)
+		closed := make(chan error, 1)
+		addr, err := l.Listen("tcp", "127.0.0.1:0", func(c reactor.Conn) reactor.Handler {
+			a := &answerer{c: c, out: answer, closed: closed}
+			if err := reactor.CloseGraceful(c); err != nil {
+				t.Error(err)
+			}
+			return a
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc := dialT(t, addr)
+		nc.SetDeadline(time.Now().Add(waitTimeout))
+		if _, err := nc.Write(make([]byte, 64<<10)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(nc)
+		if err != nil {
+			t.Fatalf("after %d of %d bytes: %v (an RST destroyed the answer?)", len(got), len(answer), err)
+		}
+		if !bytes.Equal(got, answer) {
+			t.Fatalf("got %d bytes, want the %d-byte answer", len(got), len(answer))
+		}
+		nc.Close()
+		if err := recv(t, closed, "HandleClose"); err != nil {
+			t.Errorf("HandleClose got %v, want nil", err)
+		}
+	})
+}
+
+// TestCloseGracefulIsBounded: a peer that sent input and never closes its
+// side does not hold the connection open beyond the linger limit.
+func TestCloseGracefulIsBounded(t *testing.T) {
+	reactor.SetLingerLimit(t, 100*time.Millisecond)
+	forPollers(t, func(t *testing.T, b string) {
+		l := newLoop(t, b)
+		closed := make(chan error, 1)
+		addr, err := l.Listen("tcp", "127.0.0.1:0", func(c reactor.Conn) reactor.Handler {
+			reactor.CloseGraceful(c)
+			return &answerer{c: c, out: []byte("bye\n"), closed: closed}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc := dialT(t, addr)
+		nc.Write([]byte("unread input"))
+		buf := make([]byte, 4)
+		nc.SetDeadline(time.Now().Add(waitTimeout))
+		if _, err := io.ReadFull(nc, buf); err != nil || string(buf) != "bye\n" {
+			t.Fatalf("read %q, %v", buf, err)
+		}
+		// The client keeps its side open: the server must close anyway.
+		if err := recv(t, closed, "the server's close of a peer that never closes"); err != nil {
+			t.Errorf("HandleClose got %v, want nil", err)
+		}
+	})
+}
