@@ -134,7 +134,7 @@ func (rx *rxBatch) take(e *endpoint) (Datagram, bool) {
 		return Datagram{}, false
 	}
 	d := Datagram{Data: rx.buf[i*rx.slot : i*rx.slot+int(m.Len)], From: from}
-	if m.Hdr.Controllen >= uint64(ctrlSpace) {
+	if int(m.Hdr.Controllen) >= ctrlSpace {
 		d.Received = timestamp(rx.ctrl[i*ctrlSpace : (i+1)*ctrlSpace])
 	}
 	return d, true
@@ -147,7 +147,7 @@ func timestamp(b []byte) time.Time {
 		return time.Time{}
 	}
 	ts := (*unix.Timespec)(unsafe.Pointer(&b[unix.CmsgLen(0)]))
-	return time.Unix(ts.Sec, ts.Nsec)
+	return time.Unix(ts.Unix())
 }
 
 // rawToAddrPort converts a sockaddr the kernel filled in. An IPv4-mapped
