@@ -1,6 +1,7 @@
 // Package gnet runs edgeloop's handlers on gnet's whole engine
 // (github.com/panjf2000/gnet/v2), for comparison with the native loop on the
-// same work. It implements reactor.Engine; the reactor never imports it.
+// same work. It implements reactor.Engine and reactor.PacketEngine; the
+// reactor never imports it.
 //
 // gnet calls OnTraffic with input it has read into its own buffer; the
 // adapter serves HandleRecv from that buffer and HandleSend into gnet's
@@ -8,8 +9,33 @@
 // cannot do by design (backpressure, half-close, a flush at Shutdown, Dial)
 // is listed in the conformance suite's Limits and in the README.
 //
+// Datagrams: each ListenPacket is a gnet engine of its own ("udp://addr")
+// with one event loop, so one handler serves the endpoint as on a native
+// loop (WithLoops does not apply: gnet with several loops binds a socket
+// per loop, and a handler per loop would need a way onto each loop that
+// gnet does not give). gnet calls OnTraffic once per datagram, with a
+// gnet.Conn it makes for it; Recv returns that datagram once, then
+// ErrWouldBlock. A reply to its sender goes out through that Conn's Write,
+// a datagram to any other address, or sent outside OnTraffic, through the
+// adapter's duplicate of the socket. gnet cannot batch: every datagram is
+// a recvfrom and a sendto of its own, and gnet allocates a Conn and an
+// address per datagram received. Nor can it hold input back: a datagram
+// that arrives while the handler does not want input, or that the handler
+// leaves untaken, is dropped. Received is zero (gnet does not say when the
+// kernel received it). Handler calls are serialized by the endpoint's
+// mutex; Post and Wake run on goroutines of their own under it. DialPacket
+// returns reactor.ErrUnsupported, as Dial does: gnet dials only through
+// gnet.Client, a separate engine with its own loops and lifecycle.
+//
+// gnet has no idle timeout that reports to the handler; with
+// reactor.WithIdleTimeout the adapter sweeps from gnet's ticker (OnTick)
+// every timeout/8 and closes, on each connection's own loop, those that
+// moved no byte for the timeout (HandleClose gets reactor.ErrIdleTimeout).
+// See idle.go.
+//
 // Usage:
 //
 //	l, err := reactor.New(reactor.WithEngine(gnet.Engine), reactor.WithLoops(2))
 //	addr, err := l.Listen("tcp", "127.0.0.1:7007", echo.New)
+//	uaddr, err := l.ListenPacket("udp", "127.0.0.1:7007", echo.NewPacket)
 package gnet

@@ -9,11 +9,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/edgeloop/edgeloop/internal/sockaddr"
+	"github.com/edgeloop/edgeloop/internal/sockopt"
 	"github.com/edgeloop/edgeloop/reactor"
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
@@ -22,14 +25,15 @@ import (
 // Engine starts gnet's engine under reactor.Loop; pass it to
 // reactor.WithEngine.
 func Engine(cfg reactor.Config) (reactor.Engine, error) {
-	return &engine{cfg: cfg, doneCh: make(chan struct{})}, nil
+	return &engine{cfg: cfg, doneCh: make(chan struct{}), epoch: time.Now()}, nil
 }
 
 // engine runs handlers on gnet's whole engine (gnet.Run): what a gnet user
-// gets. Each Listen is one gnet engine. gnet reads into its own inbound
-// buffer and calls OnTraffic; the adapter serves HandleRecv from that buffer
-// and HandleSend into gnet's Conn.Write, which never blocks because gnet
-// queues what the socket does not take, without bound.
+// gets. Each Listen and each ListenPacket is one gnet engine. gnet reads
+// into its own inbound buffer and calls OnTraffic; the adapter serves
+// HandleRecv from that buffer and HandleSend into gnet's Conn.Write, which
+// never blocks because gnet queues what the socket does not take, without
+// bound.
 type engine struct {
 	cfg      reactor.Config
 	mu       sync.Mutex
@@ -38,9 +42,11 @@ type engine struct {
 	err      error // why a gnet engine stopped by itself
 	doneCh   chan struct{}
 	doneOnce sync.Once
+	epoch    time.Time // the origin of activity stamps (monotonic)
 }
 
-// server is one gnet engine and its listener.
+// server is one gnet engine and its listener, or its datagram socket (a
+// packetServer wraps it then).
 type server struct {
 	gnet.BuiltinEventEngine
 	e       *engine
@@ -53,17 +59,35 @@ type server struct {
 	cause   atomic.Value  // string: the first error gnet logged, the likely cause if it stops
 	ran     chan struct{} // closed when gnet.Run has returned
 	runErr  error         // what it returned; read after ran is closed
+	// keepFD: OnBoot keeps its duplicate of the socket in fd, and the
+	// socket's family, for a datagram endpoint to send with.
+	keepFD bool
+	fd     int
+	family int
+	// closing: the engine is being stopped on purpose (an endpoint's
+	// Close), not dying; stopped and Shutdown leave it be.
+	closing atomic.Bool
+	onStop  func() // if set, runs once gnet.Run has returned after booting
+	idle    idleSet
 }
 
 // conn adapts one gnet.Conn to reactor.Conn.
 type conn struct {
 	gc       gnet.Conn
+	s        *server
 	h        reactor.Handler
 	buf      *[]byte // read buffer lent for the current callback
 	inCB     bool    // inside OnOpen or OnTraffic: close by returning gnet.Close
 	closeReq bool
 	closed   bool
 	closeErr error
+	// CloseGraceful: finishing stops input to the handler; shut says the
+	// FIN is sent; peerActive that the peer sent something after it.
+	finishing, shut, peerActive bool
+	// active is when a byte last moved (engine.clock), for the idle
+	// sweep; idleQueued: a sweep has queued closeIdle and it has not run.
+	active     atomic.Int64
+	idleQueued atomic.Bool
 }
 
 // bufs holds read buffers lent to handlers for one callback.
@@ -98,28 +122,55 @@ func (e *engine) Listen(network, address string, f reactor.Factory) (net.Addr, e
 			address = net.JoinHostPort(host, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 		}
 	}
-	s := &server{e: e, addr: address, f: f, booted: make(chan struct{}), ran: make(chan struct{})}
+	s := e.newServer(address)
+	s.f = f
+	err := e.run(s, s, network+"://"+address,
+		gnet.WithNumEventLoop(e.cfg.Loops),
+		gnet.WithReusePort(e.cfg.Loops > 1),
+		gnet.WithReuseAddr(true), // as the other backends: TIME_WAIT sockets do not block a restart
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithTicker(e.cfg.IdleTimeout > 0)) // OnTick sweeps idle connections
+	if err != nil {
+		return nil, err
+	}
+	return s.bound, nil
+}
+
+// newServer makes a server for address, not yet running.
+func (e *engine) newServer(address string) *server {
+	return &server{e: e, addr: address, fd: -1, booted: make(chan struct{}), ran: make(chan struct{})}
+}
+
+// run starts a gnet engine serving protoAddr with eh (s, or its packet
+// wrapper), waits until it has booted and adds it to e's servers. Called
+// with e.mu held.
+func (e *engine) run(s *server, eh gnet.EventHandler, protoAddr string, opts ...gnet.Option) error {
+	opts = append(opts, gnet.WithLockOSThread(true), gnet.WithLogger(logger{e.cfg.Logger, s}))
 	go func() {
-		s.runErr = gnet.Run(s, network+"://"+address,
-			gnet.WithNumEventLoop(e.cfg.Loops),
-			gnet.WithReusePort(e.cfg.Loops > 1),
-			gnet.WithReuseAddr(true), // as the other backends: TIME_WAIT sockets do not block a restart
-			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-			gnet.WithLockOSThread(true),
-			gnet.WithLogger(logger{e.cfg.Logger, s}))
+		s.runErr = gnet.Run(eh, protoAddr, opts...)
+		select {
+		case <-s.booted:
+			if s.onStop != nil {
+				s.onStop()
+			}
+		default:
+		}
 		close(s.ran)
 		e.stopped(s)
 	}()
 	select {
 	case <-s.booted:
 	case <-s.ran:
-		return nil, fmt.Errorf("gnet: %w", s.runErr)
+		return fmt.Errorf("gnet: %w", s.runErr)
 	}
 	if s.bootErr != nil {
-		return nil, s.bootErr
+		// Running, but unusable: stop it, as one that never started.
+		s.closing.Store(true)
+		go s.eng.Stop(context.Background())
+		return s.bootErr
 	}
 	e.servers = append(e.servers, s)
-	return s.bound, nil
+	return nil
 }
 
 // stopped runs when a gnet engine's Run returns. Outside Shutdown that is an
@@ -128,7 +179,7 @@ func (e *engine) Listen(network, address string, f reactor.Factory) (net.Addr, e
 func (e *engine) stopped(s *server) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.draining || e.err != nil {
+	if e.draining || e.err != nil || s.closing.Load() {
 		return
 	}
 	select {
@@ -170,8 +221,22 @@ func (s *server) OnBoot(eng gnet.Engine) gnet.Action {
 	if err == nil {
 		var sa unix.Sockaddr
 		sa, err = unix.Getsockname(fd)
-		unix.Close(fd)
-		s.bound = sockaddr.ToNet(sa)
+		if err != nil {
+			err = os.NewSyscallError("getsockname", err)
+		}
+		switch {
+		case !s.keepFD:
+			unix.Close(fd)
+			s.bound = sockaddr.ToNet(sa)
+		case err != nil:
+			unix.Close(fd)
+		default:
+			s.fd, s.family = fd, unix.AF_INET6
+			if _, ok := sa.(*unix.SockaddrInet4); ok {
+				s.family = unix.AF_INET
+			}
+			s.bound = sockaddr.ToNetUDP(sa)
+		}
 	}
 	s.bootErr = err
 	close(s.booted)
@@ -180,19 +245,21 @@ func (s *server) OnBoot(eng gnet.Engine) gnet.Action {
 
 // OnOpen makes the connection's handler and consults it.
 func (s *server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
-	g := &conn{gc: gc}
+	g := &conn{gc: gc, s: s}
 	gc.SetContext(g)
 	g.enter()
 	defer g.leave()
 	if g.h = s.f(g); g.h == nil {
 		return nil, gnet.Close
 	}
+	s.idle.add(g)
 	return nil, g.pump()
 }
 
 // OnTraffic consults the handler with gnet's input.
 func (s *server) OnTraffic(gc gnet.Conn) gnet.Action {
 	g := gc.Context().(*conn)
+	g.touch()
 	g.enter()
 	defer g.leave()
 	return g.pump()
@@ -204,6 +271,7 @@ func (s *server) OnClose(gc gnet.Conn, err error) gnet.Action {
 	if !ok || g.h == nil {
 		return gnet.None
 	}
+	s.idle.remove(g)
 	if !g.closed {
 		g.closed = true
 		if err == nil && !g.closeReq {
@@ -229,9 +297,13 @@ const maxRounds = 16
 // not from gnet's task queue, which runs queued tasks back to back and so
 // would let it hold the loop.
 func (g *conn) pump() gnet.Action {
+	if g.finishing && g.gc.InboundBuffered() > 0 {
+		g.gc.Discard(-1) // nobody will read it: drop it, but do not close on it
+		g.peerActive = true
+	}
 	for i := 0; !g.closeReq && i < maxRounds; i++ {
 		did := false
-		if g.gc.InboundBuffered() > 0 && g.h.WantsRecv() {
+		if !g.finishing && g.gc.InboundBuffered() > 0 && g.h.WantsRecv() {
 			did = true
 			if err := g.h.HandleRecv(); err != nil {
 				g.closeReq, g.closeErr = true, err
@@ -253,7 +325,78 @@ func (g *conn) pump() gnet.Action {
 		g.closed = g.closeErr != nil
 		return gnet.Close
 	}
+	if g.finishing && !g.h.WantsSend() {
+		return g.finishStep()
+	}
 	return gnet.None
+}
+
+// lingerPoll is how often a graceful close looks again at output that is
+// not sent yet: nothing tells the adapter when gnet's buffer or the
+// kernel's queue empties.
+const lingerPoll = 2 * time.Millisecond
+
+// lingerLimit bounds a graceful close's wait for the peer's FIN, as on the
+// native loop.
+const lingerLimit = 5 * time.Second
+
+// finishStep moves a graceful close on, on the connection's gnet loop: once
+// gnet's buffer and the kernel's queue are empty it sends FIN, and closes
+// at once if the peer is silent, or at its FIN (gnet closes on read EOF
+// itself), or after lingerLimit.
+func (g *conn) finishStep() gnet.Action {
+	if g.closed || g.closeReq {
+		return gnet.None
+	}
+	if g.gc.OutboundBuffered() > 0 || sockopt.Unsent(g.gc.Fd()) > 0 {
+		time.AfterFunc(lingerPoll, func() { g.later(g.finishStep) })
+		return gnet.None
+	}
+	if !g.shut {
+		g.shut = true
+		unix.Shutdown(g.gc.Fd(), unix.SHUT_WR)
+		time.AfterFunc(lingerLimit, func() { g.later(func() gnet.Action { return gnet.Close }) })
+		if g.gc.InboundBuffered() > 0 {
+			g.gc.Discard(-1)
+			g.peerActive = true
+		}
+	}
+	if !g.peerActive {
+		g.closeReq = true
+		return gnet.Close
+	}
+	return gnet.None
+}
+
+// later runs step on the connection's gnet loop, outside its callbacks, and
+// closes the connection if step says so.
+func (g *conn) later(step func() gnet.Action) {
+	g.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		if g.closed || g.closeReq {
+			return nil
+		}
+		if step() == gnet.Close {
+			g.closeReq = true
+			return g.gc.EventLoop().Close(g.gc)
+		}
+		return nil
+	}))
+}
+
+// CloseGraceful implements reactor.GracefulCloser: input stops reaching the
+// handler, and once it wants to send nothing more the connection closes
+// as the native loop's does (see finishStep).
+func (g *conn) CloseGraceful() error {
+	if g.closed || g.closeReq {
+		return reactor.ErrClosed
+	}
+	if !g.finishing {
+		g.finishing = true
+		if !g.inCB {
+			g.Wake()
+		}
+	}
+	return nil
 }
 
 // Read implements reactor.Conn.
@@ -273,7 +416,11 @@ func (g *conn) Write(p []byte) (int, error) {
 	if g.closed || g.closeReq {
 		return 0, reactor.ErrClosed
 	}
-	return g.gc.Write(p)
+	n, err := g.gc.Write(p)
+	if n > 0 {
+		g.touch()
+	}
+	return n, err
 }
 
 // Close implements reactor.Conn.
@@ -426,7 +573,20 @@ func (e *engine) Shutdown(ctx context.Context) error {
 	errs := make(chan error, len(servers))
 	for _, s := range servers {
 		go func() {
+			if s.closing.Load() {
+				// Its endpoint closed it already (or is): wait for the end.
+				select {
+				case <-s.ran:
+					errs <- nil
+				case <-ctx.Done():
+					errs <- ctx.Err()
+				}
+				return
+			}
 			err := s.eng.Stop(ctx)
+			if s.closing.Load() {
+				err = nil // closed by its endpoint meanwhile: gnet says "in shutdown"
+			}
 			select {
 			case <-s.ran:
 			case <-ctx.Done():

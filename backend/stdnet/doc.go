@@ -1,7 +1,7 @@
 // Package stdnet runs edgeloop's handlers on Go's net package, a goroutine
 // per connection with blocking I/O, like Python's ThreadingTCPServer, for
 // comparison with the native loop on the same work. It implements
-// reactor.Engine; the reactor never imports it.
+// reactor.Engine and reactor.PacketEngine; the reactor never imports it.
 //
 // A connection's goroutine blocks in Read while the handler wants input and
 // hands what it brought to HandleRecv; Write blocks until all is written, so
@@ -9,8 +9,26 @@
 // different goroutines: a handler must not touch another connection's
 // handler, as it may on the native loop.
 //
+// A datagram endpoint (ListenPacket, DialPacket: "udp", "udp4", "udp6") is
+// run the same way: its goroutine blocks in ReadMsgUDPAddrPort into a 64 KiB
+// buffer it owns, larger than any UDP payload, so nothing is allocated per
+// datagram and nothing is cut short (one that were, by MSG_TRUNC, would be
+// dropped and counted in Truncated). Recv returns the datagram just read
+// once, then ErrWouldBlock. SendTo writes at once (WriteToUDPAddrPort, or
+// Write to a dialled endpoint's peer): there is no batching, and a datagram
+// the kernel refuses is counted in Dropped. On Linux, Received is the
+// kernel's SO_TIMESTAMPNS time; elsewhere it is zero. ":PORT" is
+// dual-stack and an IPv4 sender is an IPv4 address, as on the native loop.
+// Shutdown closes endpoints at once (HandleClose gets nil).
+//
+// With reactor.WithIdleTimeout, one goroutine per engine sweeps the stream
+// connections every timeout/8 and closes those that moved no byte for the
+// timeout (HandleClose gets reactor.ErrIdleTimeout); each read and write
+// stamps its connection with one atomic store. See idleSweep.
+//
 // Usage:
 //
 //	l, err := reactor.New(reactor.WithEngine(stdnet.Engine))
 //	addr, err := l.Listen("tcp", "127.0.0.1:7007", echo.New)
+//	uaddr, err := l.ListenPacket("udp", "127.0.0.1:7007", echo.NewPacket)
 package stdnet

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"sync"
@@ -22,8 +23,19 @@ func Engine(cfg reactor.Config) (reactor.Engine, error) {
 	// A goroutine per connection means a read buffer per connection, the
 	// size io.Copy uses unless the Loop's is smaller; that is this
 	// backend's cost.
-	e := &netEngine{readBuffer: min(cfg.ReadBuffer, 32<<10), conns: make(map[*netConn]struct{}), doneCh: make(chan struct{})}
+	e := &netEngine{
+		readBuffer: min(cfg.ReadBuffer, 32<<10),
+		log:        cfg.Logger,
+		conns:      make(map[*netConn]struct{}),
+		eps:        make(map[*netEndpoint]struct{}),
+		doneCh:     make(chan struct{}),
+		epoch:      time.Now(),
+	}
+	if e.log == nil {
+		e.log = slog.Default()
+	}
 	e.dialCtx, e.stopDials = context.WithCancel(context.Background())
+	e.startIdleSweep(cfg.IdleTimeout)
 	return e, nil
 }
 
@@ -32,9 +44,13 @@ func Engine(cfg reactor.Config) (reactor.Engine, error) {
 // read happens outside handler calls; HandleRecv then takes what it brought.
 type netEngine struct {
 	readBuffer int
+	log        *slog.Logger
 	mu         sync.Mutex
 	lns        []net.Listener
 	conns      map[*netConn]struct{}
+	eps        map[*netEndpoint]struct{} // datagram endpoints, closed at Shutdown
+	idle       idleSweep
+	epoch      time.Time // the origin of activity stamps (monotonic)
 	draining   bool
 	deadline   time.Time // Shutdown's deadline, for flushing writes
 	wg         sync.WaitGroup
@@ -56,14 +72,19 @@ type netConn struct {
 	rerr error  // the error that read ended with, reported after in
 	eof  bool
 
-	closed   bool
-	closeErr error
-	wake     chan struct{} // a posted function may have changed the handler's wants
-	forced   atomic.Bool   // Shutdown's deadline passed: closed under the handler's feet
+	closed    bool
+	closeErr  error
+	finishing bool          // CloseGraceful: close once the handler has sent all
+	wake      chan struct{} // a posted function may have changed the handler's wants
+	forced    atomic.Bool   // Shutdown's deadline passed: closed under the handler's feet
 	// sentDraining: the handler still had output when Shutdown began, so
 	// the peer is mid-conversation and its FIN is waited for.
 	sentDraining bool
 	ncMu         sync.Mutex // guards nc for kick and force, which must not wait for mu
+	// active is when a byte last moved (netEngine.clock), for the idle
+	// sweep; idled says the sweep closed the connection for it.
+	active atomic.Int64
+	idled  atomic.Bool
 }
 
 // Listen implements reactor.Engine: net.Listen and an accept goroutine.
@@ -105,6 +126,7 @@ func (e *netEngine) acceptLoop(ln net.Listener, f reactor.Factory) {
 // start runs a connection's goroutine; with dial set, it connects first.
 func (e *netEngine) start(nc net.Conn, dial func() (net.Conn, error), f reactor.Factory) error {
 	nx := &netConn{e: e, nc: nc, wake: make(chan struct{}, 1)}
+	nx.active.Store(e.clock())
 	e.mu.Lock()
 	if e.draining {
 		e.mu.Unlock()
@@ -144,6 +166,7 @@ func (nx *netConn) run(dial func() (net.Conn, error), f reactor.Factory) {
 		// Connect before the Factory runs, so that the Conn it gets has a
 		// socket behind it (or is closed, with the error for HandleClose).
 		nc, err := dial()
+		nx.active.Store(nx.e.clock()) // idle from now: a connect is not idleness
 		nx.mu.Lock()
 		nx.ncMu.Lock()
 		nx.nc = nc
@@ -166,22 +189,33 @@ func (nx *netConn) run(dial func() (net.Conn, error), f reactor.Factory) {
 		return
 	}
 	for {
+		if nx.idled.Load() {
+			nx.finish(h, reactor.ErrIdleTimeout)
+			return
+		}
 		draining, _ := nx.e.isDraining()
 		nx.mu.Lock()
 		err := nx.turn(h, draining)
 		closed := nx.closed
-		wantsRecv := !closed && err == nil && !draining && !nx.eof && h.WantsRecv()
+		wantsRecv := !closed && err == nil && !draining && !nx.finishing && !nx.eof && h.WantsRecv()
 		wantsSend := !closed && err == nil && h.WantsSend()
+		finishing := nx.finishing
 		nx.mu.Unlock()
 		switch {
 		case err != nil || closed || nx.forced.Load():
 			nx.finish(h, err)
 			return
-		case draining && !wantsSend:
+		case (draining || finishing) && !wantsSend:
 			nx.finishGraceful(h)
 			return
 		case wantsRecv:
 			n, rerr := nx.nc.Read(nx.buf)
+			if nx.idled.Load() {
+				continue // the sweep closed the socket: not an error for the handler
+			}
+			if n > 0 {
+				nx.touch()
+			}
 			if isTimeout(rerr) {
 				nx.nc.SetReadDeadline(time.Time{}) // a kick, not a failure
 				continue
@@ -200,7 +234,7 @@ func (nx *netConn) run(dial func() (net.Conn, error), f reactor.Factory) {
 func (nx *netConn) turn(h reactor.Handler, draining bool) error {
 	for !nx.closed {
 		did := false
-		if !draining && (len(nx.in) > 0 || nx.rerr != nil) && h.WantsRecv() {
+		if !draining && !nx.finishing && (len(nx.in) > 0 || nx.rerr != nil) && h.WantsRecv() {
 			did = true
 			if err := h.HandleRecv(); err != nil {
 				return err
@@ -227,8 +261,11 @@ func (nx *netConn) finish(h reactor.Handler, err error) {
 		nx.closed = true
 		nx.closeErr = err
 	}
-	if nx.forced.Load() {
+	switch {
+	case nx.forced.Load():
 		nx.closeErr = reactor.ErrShutdown
+	case nx.idled.Load():
+		nx.closeErr = reactor.ErrIdleTimeout // whatever error the close caused
 	}
 	if nx.nc != nil {
 		nx.nc.Close()
@@ -255,6 +292,11 @@ func (nx *netConn) finishGraceful(h reactor.Handler) {
 		active := len(nx.in) > 0 || nx.sentDraining
 		nx.in = nil
 		_, deadline := nx.e.isDraining()
+		if deadline.IsZero() {
+			// CloseGraceful outside Shutdown: nothing else bounds the
+			// wait for the peer's FIN.
+			deadline = time.Now().Add(lingerLimit)
+		}
 		unread, eof := discardNow(tc, nx.buf)
 		// The kernel's send queue is output too: a close while it holds
 		// unsent bytes, met by the peer's next segment, turns into an RST
@@ -355,7 +397,11 @@ func (nx *netConn) Write(p []byte) (int, error) {
 	if _, deadline := nx.e.isDraining(); !deadline.IsZero() {
 		nx.nc.SetWriteDeadline(deadline)
 	}
-	return nx.nc.Write(p)
+	n, err := nx.nc.Write(p)
+	if n > 0 {
+		nx.touch()
+	}
+	return n, err
 }
 
 // Close implements reactor.Conn.
@@ -367,6 +413,24 @@ func (nx *netConn) Close() error {
 	nx.nc.SetReadDeadline(time.Now()) // the goroutine notices and finishes
 	return nil
 }
+
+// CloseGraceful implements reactor.GracefulCloser: the connection's
+// goroutine closes it once the handler wants to send nothing more, as at
+// Shutdown (FIN, discard input until the peer's FIN, at most lingerLimit).
+func (nx *netConn) CloseGraceful() error {
+	if nx.closed {
+		return reactor.ErrClosed
+	}
+	if !nx.finishing {
+		nx.finishing = true
+		nx.kick() // it may be blocked in a read for the handler
+	}
+	return nil
+}
+
+// lingerLimit bounds CloseGraceful's wait for the peer's FIN, as on the
+// native loop.
+const lingerLimit = 5 * time.Second
 
 // CloseWrite implements reactor.Conn.
 func (nx *netConn) CloseWrite() error {
@@ -464,10 +528,14 @@ func (e *netEngine) Post(fn func()) error {
 	return nil
 }
 
-// Shutdown implements reactor.Engine.
+// Shutdown implements reactor.Engine. Datagram endpoints close at once:
+// what they sent has left already (SendTo writes at once).
 func (e *netEngine) Shutdown(ctx context.Context) error {
 	e.stopDials()
 	e.mu.Lock()
+	if !e.draining && e.idle.stop != nil {
+		close(e.idle.stop)
+	}
 	e.draining = true
 	e.deadline, _ = ctx.Deadline()
 	for _, ln := range e.lns {
@@ -477,9 +545,16 @@ func (e *netEngine) Shutdown(ctx context.Context) error {
 	for nx := range e.conns {
 		conns = append(conns, nx)
 	}
+	eps := make([]*netEndpoint, 0, len(e.eps))
+	for ep := range e.eps {
+		eps = append(eps, ep)
+	}
 	e.mu.Unlock()
 	for _, nx := range conns {
 		nx.kick()
+	}
+	for _, ep := range eps {
+		ep.shutdown()
 	}
 	finished := make(chan struct{})
 	go func() {
@@ -496,9 +571,16 @@ func (e *netEngine) Shutdown(ctx context.Context) error {
 		for nx := range e.conns {
 			left = append(left, nx)
 		}
+		leftEps := make([]*netEndpoint, 0, len(e.eps))
+		for ep := range e.eps {
+			leftEps = append(leftEps, ep)
+		}
 		e.mu.Unlock() // handlers take nx.mu then e.mu: never hold e.mu while taking nx.mu
 		for _, nx := range left {
 			nx.force()
+		}
+		for _, ep := range leftEps {
+			ep.forced.Store(true) // its handler is stuck in a call: HandleClose gets ErrShutdown
 		}
 		return ctx.Err() // the goroutines end as they notice; Done says when
 	}

@@ -64,6 +64,13 @@ const (
 	TimeWaitRelisten Behaviour = "time-wait"         // a new server on a port with TIME_WAIT sockets
 	SpinningSender   Behaviour = "spinning-sender"   // a handler that wants to send and does not starves nobody
 	ListenErrorText  Behaviour = "listen-error"      // a Listen error says "listen tcp ADDR" once
+	PacketEcho       Behaviour = "udp-echo"          // datagrams of several sizes come back whole, once, to the sender
+	PacketBurst      Behaviour = "udp-burst"         // a burst of datagrams from one client is all answered
+	PacketClients    Behaviour = "udp-clients"       // two clients at once each get only their own replies
+	PacketDualStack  Behaviour = "udp-dual-stack"    // an IPv4 sender on a ":0" endpoint is IPv4 and answered
+	PacketShutdown   Behaviour = "udp-shutdown"      // Shutdown closes endpoints; ListenPacket after it fails
+	PacketDial       Behaviour = "udp-dial"          // DialPacket: a connected endpoint sends and hears its peer
+	IdleTimeout      Behaviour = "idle-timeout"      // a silent connection closes with ErrIdleTimeout, a busy one stays
 )
 
 // Limits lists, per backend, the behaviours it cannot meet by design and
@@ -84,6 +91,7 @@ var Limits = map[string]map[Behaviour]string{
 			"writes the output it still holds only as far as the socket takes it at that " +
 			"moment, dropping the rest (eventloop.close in gnet v2)",
 		DialOut:        dialLimit,
+		PacketDial:     dialLimit,
 		PendingConnect: dialLimit,
 		DialFromLoop:   dialLimit,
 		DialConn:       dialLimit,
@@ -113,9 +121,10 @@ const loopPostLimit = "Loop.Post runs fn on a goroutine of its own (gnet has no 
 	"engine-wide task queue, net no loop at all; see their Post docs), so fn " +
 	"touching a handler races the handler's calls; Conn.Post is the way in there"
 
-// dialLimit is why the gnet backend skips every behaviour of Loop.Dial.
-const dialLimit = "the gnet backend only serves: its Dial returns ErrUnsupported " +
-	"(gnet dials through gnet.Client, a separate engine)"
+// dialLimit is why the gnet backend skips every behaviour of Loop.Dial and
+// Loop.DialPacket.
+const dialLimit = "the gnet backend only serves: its Dial and DialPacket return " +
+	"ErrUnsupported (gnet dials through gnet.Client, a separate engine)"
 
 // Limited reports whether backend cannot meet behaviour by design, and
 // why, for a test that then checks less instead of skipping (and logs why).
@@ -152,12 +161,12 @@ func ForEachBackend(t *testing.T, b Behaviour, fn func(t *testing.T, backend str
 // ShutdownTimeout bounds every Shutdown the helpers make.
 const ShutdownTimeout = 5 * time.Second
 
-// NewLoop starts a Loop on backend with the given number of event loops and
-// shuts it down when the test ends, unless the test did. A Shutdown there
-// that fails fails the test.
-func NewLoop(t testing.TB, name string, loops int) *reactor.Loop {
+// NewLoop starts a Loop on backend with the given number of event loops,
+// and opts after that, and shuts it down when the test ends, unless the
+// test did. A Shutdown there that fails fails the test.
+func NewLoop(t testing.TB, name string, loops int, opts ...reactor.Option) *reactor.Loop {
 	t.Helper()
-	l, err := backend.New(name, reactor.WithLoops(loops))
+	l, err := backend.New(name, append([]reactor.Option{reactor.WithLoops(loops)}, opts...)...)
 	if err != nil {
 		t.Fatalf("backend.New(%q): %v", name, err)
 	}

@@ -3,9 +3,10 @@
 // per name in backend.Names(), as a subtest "backend=NAME", against a Loop
 // made with backend.New(NAME).
 //
-// The tests talk to the Loop only over loopback TCP (127.0.0.1:0) with Go's
-// net package as the client, and observe the server through handler
-// wrappers, so they hold for any backend, native or not. Where no handler
+// The tests talk to the Loop only over loopback TCP and UDP (127.0.0.1:0,
+// and ":0" for the dual-stack case) with Go's net package as the client,
+// and observe the server through handler wrappers, so they hold for any
+// backend, native or not. Where no handler
 // call tells (bytes the server's kernel holds, a FIN it has queued), they
 // ask the kernel: SIOCOUTQ on the client, /proc/net/tcp for the server's
 // sockets (Linux). Every wait has a deadline; nothing sleeps to let
