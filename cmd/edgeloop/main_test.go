@@ -139,8 +139,11 @@ func startServe(t *testing.T, want int, args ...string) *served {
 				t.Fatalf("serve exited before listening; stderr:\n%s", s.stderr)
 			}
 			var svc, netw, addr string
-			if n, _ := fmt.Sscanf(line, "listening %s %s %s", &svc, &netw, &addr); n != 3 || netw != "tcp" {
+			if n, _ := fmt.Sscanf(line, "listening %s %s %s", &svc, &netw, &addr); n != 3 || (netw != "tcp" && netw != "udp") {
 				t.Fatalf("unexpected line %q", line)
+			}
+			if netw == "udp" {
+				svc += "/udp" // addrs: "echo" is TCP, "echo/udp" UDP
 			}
 			s.addrs[svc] = addr
 		case <-deadline:
@@ -359,6 +362,11 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		{"only service disabled", []string{"--echo", ""}, "no service to run"},
 		{"unknown flag", []string{"--frob"}, "flag provided but not defined: -frob"},
 		{"stray argument", []string{"extra"}, `unexpected argument "extra"`},
+		{"idle timeout negative", []string{"--idle-timeout", "-1s"}, "--idle-timeout -1s is negative"},
+		{"stratum 0", []string{"--sntp-stratum", "0"}, "--sntp-stratum 0 is out of range: give 1 to 15"},
+		{"stratum 16", []string{"--sntp-stratum", "16"}, "--sntp-stratum 16 is out of range"},
+		{"refid too long", []string{"--sntp-refid", "ABCDE"}, `--sntp-refid "ABCDE": give up to 4 printable ASCII`},
+		{"daytime without port", []string{"--daytime", "localhost"}, `--daytime "localhost": want HOST:PORT`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -589,5 +597,58 @@ func checkOneLineError(t *testing.T, prefix, stderr, want string) {
 	}
 	if !strings.Contains(stderr, want) {
 		t.Errorf("stderr lacks %q:\n%s", want, stderr)
+	}
+}
+
+// TestServeTimeServices: `edgeloop serve` runs daytime, time and SNTP on
+// every backend, and clients nobody here wrote read the time from them:
+// rdate (RFC 868 over TCP and UDP, SNTP) and socat (UDP daytime, UDP echo).
+// The time they report must be the clock's, within the seconds the test
+// takes.
+func TestServeTimeServices(t *testing.T) {
+	rdate := needTool(t, "rdate")
+	socat := needTool(t, "socat")
+	for _, b := range backend.Names() {
+		t.Run(b, func(t *testing.T) {
+			s := startServe(t, 7, "--backend", b, "--loops", "1", "--echo", "127.0.0.1:0",
+				"--daytime", "127.0.0.1:0", "--time", "127.0.0.1:0", "--sntp", "127.0.0.1:0")
+			run := func(stdin string, name string, args ...string) string {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				cmd := exec.CommandContext(ctx, name, args...)
+				cmd.Env = []string{"TZ=UTC"}
+				cmd.Stdin = strings.NewReader(stdin)
+				out, err := cmd.Output()
+				if err != nil {
+					t.Fatalf("%s %v: %v", name, args, err)
+				}
+				return string(out)
+			}
+			port := func(key string) string {
+				_, p, _ := net.SplitHostPort(s.addrs[key])
+				return p
+			}
+			near := func(what, out, layout string) {
+				t.Helper()
+				got, err := time.Parse(layout, strings.TrimSpace(out))
+				if err != nil {
+					t.Fatalf("%s printed %q: %v", what, out, err)
+				}
+				if d := time.Since(got); d < -2*time.Second || d > 5*time.Second {
+					t.Errorf("%s reports %v, %v from the clock", what, got, d)
+				}
+			}
+			const rdateLayout = "Mon Jan _2 15:04:05 MST 2006"
+			near("rdate (time over TCP)", run("", rdate, "-p", "-o", port("time"), "127.0.0.1"), rdateLayout)
+			near("rdate -u (time over UDP)", run("", rdate, "-p", "-u", "-o", port("time/udp"), "127.0.0.1"), rdateLayout)
+			near("rdate -n (SNTP)", run("", rdate, "-p", "-n", "-o", port("sntp/udp"), "127.0.0.1"), rdateLayout)
+			near("socat (daytime over UDP)", run("now?\n", socat, "-T", "5", "-", "UDP:"+s.addrs["daytime/udp"]), time.ANSIC)
+			if got := run("ping", socat, "-T", "5", "-", "UDP:"+s.addrs["echo/udp"]); got != "ping" {
+				t.Errorf("socat over UDP echo got %q, want %q", got, "ping")
+			}
+			if code, _ := s.stop(t, syscall.SIGTERM); code != 0 {
+				t.Fatalf("exit code %d after SIGTERM; stderr:\n%s", code, s.stderr)
+			}
+		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -18,20 +19,30 @@ import (
 	"github.com/edgeloop/edgeloop/backend"
 
 	"github.com/edgeloop/edgeloop/protocols/echo"
+	"github.com/edgeloop/edgeloop/protocols/timeproto"
 	"github.com/edgeloop/edgeloop/reactor"
 )
 
-// service is one protocol that serve can run.
+// service is one protocol that serve can run, over TCP, UDP or both; both
+// share the port number.
 type service struct {
 	name    string
 	addr    string // default address
 	help    string
-	factory reactor.Factory
+	factory reactor.Factory       // TCP; nil if none
+	packet  reactor.PacketFactory // UDP; nil if none
 }
+
+// timeServer is the time services' clock (the system's) and SNTP identity,
+// set by flags.
+var timeServer = &timeproto.Server{}
 
 // services lists what serve runs, in the order it starts them.
 var services = []service{
-	{name: "echo", addr: "127.0.0.1:7007", help: "RFC 862 echo over TCP", factory: echo.New},
+	{name: "echo", addr: "127.0.0.1:7007", help: "RFC 862 echo over TCP and UDP", factory: echo.New, packet: echo.NewPacket},
+	{name: "daytime", addr: "127.0.0.1:7013", help: "RFC 867 daytime over TCP and UDP", factory: timeServer.Daytime, packet: timeServer.DaytimePacket},
+	{name: "time", addr: "127.0.0.1:7037", help: "RFC 868 time over TCP and UDP", factory: timeServer.Time, packet: timeServer.TimePacket},
+	{name: "sntp", addr: "127.0.0.1:7123", help: "SNTP (RFC 4330) over UDP", packet: timeServer.SNTPPacket},
 }
 
 // shutdownGrace bounds how long serve waits for handlers to flush on exit.
@@ -67,6 +78,12 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	backendName := fs.String("backend", "", "backend `NAME`: one of "+strings.Join(backend.Names(), ", ")+".\n"+
 		"Default: the OS's edge-triggered poller. Refused (exit 2): any other name.")
+	idle := fs.Duration("idle-timeout", 0, "close a TCP connection after `D` (e.g. 30s) without a byte read or\n"+
+		"written; 0, the default, never does. Refused (exit 2): a negative D.")
+	stratum := fs.Uint("sntp-stratum", 1, "the `N` SNTP replies give as their stratum, 1 (a primary server)\n"+
+		"to 15. Refused (exit 2): anything else.")
+	refID := fs.String("sntp-refid", "LOCL", "the reference `ID` SNTP replies give: up to 4 ASCII characters\n"+
+		"(a stratum-1 source such as GPS or LOCL). Refused (exit 2): longer, or not ASCII.")
 	loops := fs.Int("loops", min(runtime.NumCPU(), maxLoops), fmt.Sprintf("`N` event loops, from 1 to %d; the default is the number of CPUs.\n"+
 		"Refused (exit 2): anything else.", maxLoops))
 	fs.Usage = func() {
@@ -98,6 +115,17 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if *backendName != "" && !contains(backend.Names(), *backendName) {
 		return fail(exitUsage, "unknown backend %q: the backends are %s", *backendName, strings.Join(backend.Names(), ", "))
 	}
+	if *idle < 0 {
+		return fail(exitUsage, "--idle-timeout %v is negative: give 0 (never) or a duration such as 30s", *idle)
+	}
+	if *stratum < 1 || *stratum > 15 {
+		return fail(exitUsage, "--sntp-stratum %d is out of range: give 1 to 15", *stratum)
+	}
+	if len(*refID) > 4 || strings.IndexFunc(*refID, func(r rune) bool { return r < 0x20 || r > 0x7e }) >= 0 {
+		return fail(exitUsage, "--sntp-refid %q: give up to 4 printable ASCII characters", *refID)
+	}
+	timeServer.SNTP.Stratum = uint8(*stratum)
+	copy(timeServer.SNTP.RefID[:], *refID)
 	named := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) {
 		if _, ok := addrs[f.Name]; ok {
@@ -126,17 +154,15 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
-	l, err := backend.New(*backendName, reactor.WithLoops(*loops), reactor.WithLogger(log))
+	l, err := backend.New(*backendName, reactor.WithLoops(*loops), reactor.WithLogger(log), reactor.WithIdleTimeout(*idle))
 	if err != nil {
 		return fail(exitFailed, "%v", err)
 	}
 	for _, s := range run {
-		a, err := l.Listen("tcp", s.addr, s.factory)
-		if err != nil {
+		if err := listen(l, s, stdout, log); err != nil {
 			l.Shutdown(context.Background())
 			return fail(exitFailed, "%s: %v", s.name, err)
 		}
-		fmt.Fprintf(stdout, "listening %s tcp %s\n", s.name, a)
 	}
 	name := *backendName
 	if name == "" {
@@ -167,6 +193,34 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	log.Info("stopped")
 	return exitOK
+}
+
+// listen starts s over TCP and UDP, as it has them, on one port number: UDP
+// takes the port TCP was given, so that PORT 0 gives both the same. A
+// backend that serves no datagrams skips UDP, with a warning.
+func listen(l *reactor.Loop, s service, stdout io.Writer, log *slog.Logger) error {
+	addr := s.addr
+	if s.factory != nil {
+		a, err := l.Listen("tcp", addr, s.factory)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "listening %s tcp %s\n", s.name, a)
+		host, _, _ := net.SplitHostPort(addr)
+		addr = net.JoinHostPort(host, strconv.Itoa(a.(*net.TCPAddr).Port))
+	}
+	if s.packet != nil {
+		a, err := l.ListenPacket("udp", addr, s.packet)
+		if errors.Is(err, reactor.ErrUnsupported) && s.factory != nil {
+			log.Warn("this backend serves no datagrams: UDP not served", "service", s.name)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "listening %s udp %s\n", s.name, a)
+	}
+	return nil
 }
 
 // checkAddr refuses an address that no listen could accept: one without a
