@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -42,6 +43,25 @@ func BenchmarkEcho(b *testing.B) { benchProtocol(b, benchkit.Echo) }
 // what the bulk peers got back, and srv-us/MiB the server's CPU per MiB of it.
 func BenchmarkFairness(b *testing.B) { benchProtocol(b, benchkit.Fairness) }
 
+// BenchmarkUDP is UDP echo: each socket keeps one datagram in flight, b.N
+// datagrams echoed in all; the server's figures are per datagram
+// (srv-us/datagram), and lost counts the datagrams sent again after a
+// timeout. A backend without datagrams is skipped.
+func BenchmarkUDP(b *testing.B) { benchProtocol(b, benchkit.UDP) }
+
+// BenchmarkChurn is connection churn on the TCP time service: clients
+// connect, read the 4-byte time until the server closes, and connect
+// again, b.N connections in all; the server's figures are per connection
+// (srv-us/conn), ns/op and the latencies from the dial to the server's
+// close, and lost counts the connections that failed.
+func BenchmarkChurn(b *testing.B) { benchProtocol(b, benchkit.Churn) }
+
+// BenchmarkTimers is the server loop's timers: rounds of timers armed with
+// deadlines spread over a span, until b.N have fired; the server's figures
+// are per timer (srv-us/timer, srv-allocs/timer) and round-us is how long
+// a round took. The floor has no timers and is skipped.
+func BenchmarkTimers(b *testing.B) { benchProtocol(b, benchkit.Timers) }
+
 func benchProtocol(b *testing.B, protocol string) {
 	if !benchkit.CanPin() {
 		b.Log("fewer than 2 CPUs: server and load generator share them")
@@ -65,25 +85,32 @@ func benchCell(b *testing.B, srv string, w benchkit.Workload) {
 		Requests: int64(b.N),
 		Duration: time.Minute, // a bound, should b.N be more than a minute's worth
 	})
-	if err == benchkit.ErrNoCompiler {
+	if err == benchkit.ErrNoCompiler || errors.Is(err, benchkit.ErrUnsupported) {
 		b.Skip(err)
 	}
 	if err != nil {
 		b.Fatal(err)
 	}
-	per := "req" // what the server's figures are per
-	if w.Protocol == benchkit.Fairness {
-		per = "MiB"
-	}
+	per := w.Unit() // what the server's figures are per
 	// The window measured s.Requests round trips (>= b.N); report per b.N.
 	b.ReportMetric(float64(s.Elapsed.Nanoseconds())/float64(s.Requests), "ns/op")
-	b.ReportMetric(s.ReqPerSec, "req/s")
-	b.ReportMetric(s.MBps, "MB/s")
 	b.ReportMetric(s.SrvUsReq, "srv-us/"+per)
 	b.ReportMetric(s.AllocsReq, "srv-allocs/"+per)
-	b.ReportMetric(s.P50us, "p50-us")
-	b.ReportMetric(s.P99us, "p99-us")
-	b.ReportMetric(s.P999us, "p999-us")
+	switch w.Protocol {
+	case benchkit.Timers:
+		b.ReportMetric(s.RoundUs, "round-us")
+	case benchkit.UDP, benchkit.Churn:
+		b.ReportMetric(s.ReqPerSec, per+"/s")
+		b.ReportMetric(float64(s.Lost), "lost")
+	default:
+		b.ReportMetric(s.ReqPerSec, "req/s")
+		b.ReportMetric(s.MBps, "MB/s")
+	}
+	if w.Protocol != benchkit.Timers {
+		b.ReportMetric(s.P50us, "p50-us")
+		b.ReportMetric(s.P99us, "p99-us")
+		b.ReportMetric(s.P999us, "p999-us")
+	}
 	b.ReportMetric(float64(s.RSSKB), "srv-rss-KB")
 	b.ReportMetric(100*s.OtherThreads, "srv-other-threads-%")
 	if srv == benchkit.Floor {

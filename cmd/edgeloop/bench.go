@@ -30,11 +30,18 @@ var protocols = map[string]struct {
 	"echo16k":  {benchkit.Workload{Protocol: benchkit.Echo, Size: 16 << 10}, []int{64}},
 	"partial":  {benchkit.Workload{Protocol: benchkit.Echo, Size: 64, Rate: benchkit.PartialRate}, []int{64, 1000}},
 	"fairness": {benchkit.FairnessWorkload, nil},
+	"udp":      {benchkit.Workload{Protocol: benchkit.UDP, Size: 64}, []int{benchkit.UDPWorkload.Conns}},
+	"churn":    {benchkit.ChurnWorkload, nil},
+	"timers":   {benchkit.TimersWorkload, nil},
 }
 
 // defaultProtocols are the rows of a default run, the same as go test
-// -bench ./bench runs (benchkit.DefaultWorkloads).
-const defaultProtocols = "echo,echo16k,partial,fairness"
+// -bench ./bench runs (benchkit.DefaultWorkloads): every protocol, in the
+// order the help lists them.
+const defaultProtocols = "echo,echo16k,partial,fairness,udp,churn,timers"
+
+// protocolList names the protocols for messages.
+const protocolList = "echo, echo16k, partial, fairness, udp, churn, timers"
 
 // benchWorkloads turns --protocols, --conns and --rate into table rows, in
 // the order the protocols are listed.
@@ -57,7 +64,7 @@ func benchWorkloads(protos, conns string, rate float64) ([]benchkit.Workload, er
 	for _, p := range split(protos) {
 		proto, ok := protocols[p]
 		if !ok {
-			return nil, fmt.Errorf("unknown protocol %q: the protocols are echo, echo16k, partial, fairness", p)
+			return nil, fmt.Errorf("unknown protocol %q: the protocols are %s", p, protocolList)
 		}
 		if proto.conns == nil {
 			workloads = append(workloads, proto.w)
@@ -113,10 +120,14 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		"repeated name.")
 	protos := fs.String("protocols", defaultProtocols, "comma-separated `LIST`: echo (64 B ping-pong), echo16k (16 KiB ping-pong),\n"+
 		"partial (64 B ping-pong paced to --rate), fairness (4 peers echoing 1 MiB beside\n"+
-		"a 1 KiB probe). Refused (exit 2): an empty LIST, an unknown or repeated name.")
+		"a 1 KiB probe), udp (64 B UDP echo, one datagram in flight per socket), churn\n"+
+		"(16 clients at a time connecting to the TCP time service, RFC 868), timers\n"+
+		"(rounds of 100000 timers spread over 100 ms on the server's loop). Default: all.\n"+
+		"Refused (exit 2): an empty LIST, an unknown or repeated name.")
 	conns := fs.String("conns", "", fmt.Sprintf("comma-separated `LIST` of connection counts for echo, echo16k and partial,\n"+
-		"each from 1 to %d (the open-file limit less %d). Default: 64,1000; 64 for\n"+
-		"echo16k. Refused (exit 2): a count out of range, not a number, or repeated.", maxConns(), fdMargin))
+		"and of sockets for udp, each from 1 to %d (the open-file limit less %d).\n"+
+		"Default: 64,1000; 64 for echo16k and udp. Refused (exit 2): a count out of\n"+
+		"range, not a number, or repeated.", maxConns(), fdMargin))
 	rate := fs.Float64("rate", benchkit.PartialRate, "`N` requests per second in all for the partial rows, paced by the load\n"+
 		"generator. Refused (exit 2): 0 or less.")
 	duration := fs.Duration("duration", 2*time.Second, fmt.Sprintf("measured window per cell, a `DURATION` of at least %v. Refused (exit 2): shorter.", minWindow))
@@ -127,15 +138,19 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		"missing. Refused (exit 2): empty.")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: edgeloop bench [flags]\n\n"+
-			"Measures every backend and a minimal C epoll server (the floor) on the same\n"+
+			"Measures every backend and minimal C servers (the floor) on the same\n"+
 			"workloads in one run, interleaved (A B C A B C ...). Each server runs in its\n"+
 			"own process on CPU 0 with GOMAXPROCS=1 and one loop; the load generator runs\n"+
 			"here on the other CPUs. Prints a markdown table and writes DIR/results.json,\n"+
-			"DIR/table.md and the charts DIR/cpu.svg and DIR/throughput.svg. Progress goes\n"+
-			"to stderr: a bar when it is a terminal, else one plain line per cell.\n\n"+
+			"DIR/table.md and, of the saturated echo rows, the charts DIR/cpu.svg and\n"+
+			"DIR/throughput.svg. Progress goes to stderr: a bar when it is a terminal,\n"+
+			"else one plain line per cell.\n\n"+
 			"Saturated rows (echo, echo16k) keep every connection busy; partial rows pace\n"+
 			"the same echo to --rate requests per second so that the server mostly waits;\n"+
-			"the fairness row times a small request beside bulk peers on the same loop.\n\nFlags:\n")
+			"the fairness row times a small request beside bulk peers on the same loop.\n"+
+			"The udp row echoes datagrams (a backend without them gets n/a), the churn row\n"+
+			"costs a whole connection (accept to close) and the timers row a timer armed\n"+
+			"and fired on the server's loop (the floor has none: n/a).\n\nFlags:\n")
 		printFlags(fs)
 	}
 	if err := fs.Parse(args); err != nil {
@@ -168,7 +183,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		return fail(2, "--backends lists %q twice", d)
 	}
 	if len(split(*protos)) == 0 {
-		return fail(2, "--protocols is empty: give one or more of echo, echo16k, partial, fairness")
+		return fail(2, "--protocols is empty: give one or more of %s", protocolList)
 	}
 	workloads, err := benchWorkloads(*protos, *conns, *rate)
 	if err != nil {
@@ -221,19 +236,24 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		strings.TrimSpace(meta.Command), meta.CPU, meta.CPUs, meta.GoVersion, pinned, meta.Duration, meta.Reps)
 	benchkit.Markdown(&table, rows)
 	fmt.Fprint(stdout, table.String())
+	wrote := []string{filepath.Join(*out, "table.md"), filepath.Join(*out, "results.json")}
 	for _, err := range []error{
-		os.WriteFile(filepath.Join(*out, "table.md"), []byte(table.String()), 0o644),
-		benchkit.WriteJSON(filepath.Join(*out, "results.json"), meta, rows),
-		benchkit.WriteCharts(*out, rows),
+		os.WriteFile(wrote[0], []byte(table.String()), 0o644),
+		benchkit.WriteJSON(wrote[1], meta, rows),
 	} {
 		if err != nil {
 			fmt.Fprintln(stderr, "edgeloop bench:", err)
 			return 1
 		}
 	}
-	fmt.Fprintf(stderr, "wrote %s\n", strings.Join([]string{
-		filepath.Join(*out, "table.md"), filepath.Join(*out, "results.json"),
-		filepath.Join(*out, "cpu.svg"), filepath.Join(*out, "throughput.svg")}, ", "))
+	// Only the saturated echo rows are charted: a run of other rows has
+	// no charts.
+	charts, err := benchkit.WriteCharts(*out, rows)
+	if err != nil {
+		fmt.Fprintln(stderr, "edgeloop bench:", err)
+		return 1
+	}
+	fmt.Fprintf(stderr, "wrote %s\n", strings.Join(append(wrote, charts...), ", "))
 	return 0
 }
 

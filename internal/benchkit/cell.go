@@ -1,22 +1,28 @@
 package benchkit
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
 )
 
-// Workload is one row of the benchmark table. A later protocol (UDP, time
-// churn, large arrays, idle memory) is one more Workload value.
+// Workload is one row of the benchmark table. A later protocol (large
+// arrays, idle memory) is one more Workload value.
 type Workload struct {
-	Protocol string // Echo or Fairness
-	Size     int    // message bytes; for Fairness, the probe's
-	Conns    int    // concurrent connections; for Fairness, the bulk peers (the probe is one more)
+	Protocol string // Echo, Fairness, UDP, Churn or Timers
+	Size     int    // message bytes; for Fairness, the probe's; for UDP, each datagram's
+	// Conns is the concurrent connections; for Fairness, the bulk peers
+	// (the probe is one more); for UDP, the client sockets; for Churn, the
+	// connections open at a time.
+	Conns int
 	// Rate, for Echo, is the target round trips per second over all
 	// connections, paced by the load generator so that the server is not
 	// saturated. 0 sends each next request as soon as its reply is in.
-	Rate float64
-	Bulk int // Fairness: each bulk peer's message bytes
+	Rate   float64
+	Bulk   int           // Fairness: each bulk peer's message bytes
+	Timers int           // Timers: timers armed in each round
+	Spread time.Duration // Timers: the span their deadlines are spread over
 }
 
 // The protocols a Workload can drive.
@@ -31,19 +37,72 @@ const (
 	// probe). The probe's round trip shows how long one loop makes a small
 	// request wait behind bulk work.
 	Fairness = "fairness"
+	// UDP is datagram echo: Conns client sockets each keep one Size-byte
+	// datagram in flight and send the next when its echo is back. A
+	// datagram not back in lossTimeout is counted lost and sent again.
+	UDP = "udp"
+	// Churn is connection churn on the TCP time service (RFC 868): Conns
+	// clients at a time each connect, read the 4-byte time until the
+	// server closes, close and connect again. It measures what a
+	// connection costs the server, from accept to close.
+	Churn = "churn"
+	// Timers is the server loop's timers: the server arms Timers timers
+	// with deadlines spread over Spread and waits until all have fired,
+	// round after round until the window ends. There is no load: the
+	// parent asks the server for each round over its stdin.
+	Timers = "timers"
 )
 
 // Name is the benchstat-style name, e.g. "echo/size=64/conns=1000",
-// "echo/size=64/conns=64/rate=80000" or "fairness/bulk=4x1MiB/probe=1KiB".
+// "echo/size=64/conns=64/rate=80000", "fairness/bulk=4x1MiB/probe=1KiB",
+// "udp/size=64/socks=64", "churn/time/conns=16" or
+// "timers/n=100000/spread=100ms".
 func (w Workload) Name() string {
-	if w.Protocol == Fairness {
+	switch w.Protocol {
+	case Fairness:
 		return fmt.Sprintf("%s/bulk=%dx%s/probe=%s", w.Protocol, w.Conns, sizeName(w.Bulk), sizeName(w.Size))
+	case UDP:
+		return fmt.Sprintf("%s/size=%d/socks=%d", w.Protocol, w.Size, w.Conns)
+	case Churn:
+		return fmt.Sprintf("%s/time/conns=%d", w.Protocol, w.Conns)
+	case Timers:
+		return fmt.Sprintf("%s/n=%d/spread=%v", w.Protocol, w.Timers, w.Spread)
 	}
 	name := fmt.Sprintf("%s/size=%d/conns=%d", w.Protocol, w.Size, w.Conns)
 	if w.Rate > 0 {
 		name += "/rate=" + strconv.FormatFloat(w.Rate, 'f', -1, 64)
 	}
 	return name
+}
+
+// service is what the server process serves for w (see EnvService).
+func (w Workload) service() string {
+	switch w.Protocol {
+	case UDP:
+		return serviceUDP
+	case Churn:
+		return serviceTime
+	case Timers:
+		return serviceTimers
+	}
+	return serviceEcho
+}
+
+// Unit names what the server's per-request figures for w are per: req,
+// MiB, datagram, conn or timer, as benchmarks name their metrics
+// ("srv-us/req").
+func (w Workload) Unit() string {
+	switch w.Protocol {
+	case Fairness:
+		return "MiB"
+	case UDP:
+		return "datagram"
+	case Churn:
+		return "conn"
+	case Timers:
+		return "timer"
+	}
+	return "req"
 }
 
 // sizeName writes a byte count in the largest binary unit that divides it.
@@ -72,8 +131,9 @@ const PartialRate = 80000
 
 // DefaultWorkloads is the table the issues ask for: 64 B ping-pong at 64 and
 // 1000 connections and 16 KiB messages, all saturated; the same 64 B rows
-// at a partial load (PartialRate); and one loop's fairness, four peers
-// echoing 1 MiB messages beside a 1 KiB probe.
+// at a partial load (PartialRate); one loop's fairness, four peers echoing
+// 1 MiB messages beside a 1 KiB probe; and issue 8's rows: UDP echo,
+// connection churn on the time service, and timers.
 var DefaultWorkloads = []Workload{
 	{Protocol: Echo, Size: 64, Conns: 64},
 	{Protocol: Echo, Size: 64, Conns: 1000},
@@ -81,16 +141,33 @@ var DefaultWorkloads = []Workload{
 	{Protocol: Echo, Size: 64, Conns: 64, Rate: PartialRate},
 	{Protocol: Echo, Size: 64, Conns: 1000, Rate: PartialRate},
 	FairnessWorkload,
+	UDPWorkload,
+	ChurnWorkload,
+	TimersWorkload,
 }
 
 // FairnessWorkload is issue 7's fairness row: 4 bulk peers echoing 1 MiB
 // messages at full speed and a probe round-tripping 1 KiB.
 var FairnessWorkload = Workload{Protocol: Fairness, Size: 1 << 10, Conns: 4, Bulk: 1 << 20}
 
+// UDPWorkload is issue 8's datagram row: 64 sockets each keeping one
+// 64-byte datagram in flight.
+var UDPWorkload = Workload{Protocol: UDP, Size: 64, Conns: 64}
+
+// ChurnWorkload is issue 8's connection churn row: 16 clients at a time
+// each fetching the time over a new TCP connection, again and again.
+var ChurnWorkload = Workload{Protocol: Churn, Conns: 16}
+
+// TimersWorkload is issue 8's timer row: 100 000 timers a round, their
+// deadlines spread over 100 ms.
+var TimersWorkload = Workload{Protocol: Timers, Timers: 100000, Spread: 100 * time.Millisecond}
+
 // Sample is one measurement of one server on one workload. For Fairness,
 // Requests, ReqPerSec and the latencies are the probe's, MBps is what the
 // bulk peers got back, and the per-request server figures are per MiB
-// echoed to the bulk peers instead.
+// echoed to the bulk peers instead. For UDP a request is a datagram echoed;
+// for Churn, a connection (latency: from the dial to the server's close);
+// for Timers, a timer fired (no latencies; RoundUs instead).
 type Sample struct {
 	Workload  Workload
 	Server    string
@@ -107,6 +184,12 @@ type Sample struct {
 	// OtherThreads is the fraction of the server's CPU time spent on
 	// threads other than its busiest, the loop's (0 for one thread).
 	OtherThreads float64
+	// Lost counts, for UDP, the datagrams not echoed within lossTimeout
+	// (each was sent again), and for Churn the connections that failed.
+	Lost int64
+	// RoundUs is, for Timers, the median time a round took from its first
+	// timer armed to its last fired.
+	RoundUs float64
 }
 
 // Window bounds one measurement: it ends after Requests round trips or
@@ -117,26 +200,51 @@ type Window struct {
 	Requests int64
 }
 
+// ErrUnsupported means a server cannot run a workload at all: a backend
+// without datagrams asked for UDP, or the floor asked for timers. The error
+// Measure returns wraps it with the reason; RunMatrix reports the cell as
+// n/a and goes on.
+var ErrUnsupported = errors.New("benchkit: the server cannot run this workload")
+
+// unsupportedError is ErrUnsupported with the server's reason.
+type unsupportedError struct{ server, why string }
+
+func (e *unsupportedError) Error() string {
+	return fmt.Sprintf("benchkit: %s cannot run this workload: %s", e.server, e.why)
+}
+
+func (e *unsupportedError) Is(target error) bool { return target == ErrUnsupported }
+
 // Measure starts the server, drives the workload at it and measures one
 // window. The server and the load are gone when it returns.
 func Measure(server string, w Workload, win Window) (Sample, error) {
 	if win.Duration == 0 && win.Requests == 0 {
 		return Sample{}, fmt.Errorf("benchkit: a window needs a duration or a request count")
 	}
-	if w.Protocol != Echo && w.Protocol != Fairness {
+	switch w.Protocol {
+	case Echo, Fairness, Churn:
+	case UDP:
+		if w.Size < udpMinSize {
+			return Sample{}, fmt.Errorf("benchkit: %s: a datagram needs at least %d bytes for its sequence number", w.Name(), udpMinSize)
+		}
+	case Timers:
+		return measureTimers(server, w, win)
+	default:
 		return Sample{}, fmt.Errorf("benchkit: unknown protocol %q", w.Protocol)
 	}
-	srv, err := StartServer(server)
+	srv, err := startService(server, w.service())
 	if err != nil {
 		return Sample{}, err
 	}
 	defer srv.Stop()
-	// The window counts and times the echo load's round trips, or, for
-	// Fairness, the probe's: a process of its own (see EnvProbe), so that
-	// what it measures is the server's turn order.
-	var g, bulk *load
-	var pr *probe
-	if w.Protocol == Fairness {
+	// The window counts and times the load's round trips (for UDP,
+	// datagrams; for Churn, connections), or, for Fairness, the probe's: a
+	// process of its own (see EnvProbe), so that what it measures is the
+	// server's turn order.
+	var m meter
+	var bulk *load
+	switch w.Protocol {
+	case Fairness:
 		if bulk, err = startLoad(srv.Addr, w.Conns, w.Bulk, 0); err != nil {
 			return Sample{}, err
 		}
@@ -144,12 +252,32 @@ func Measure(server string, w Workload, win Window) (Sample, error) {
 		if err := bulk.waitOpen(w.Conns, 20*time.Second); err != nil {
 			return Sample{}, err
 		}
-		if pr, err = startProbe(srv.Addr, w.Size); err != nil {
+		pr, err := startProbe(srv.Addr, w.Size)
+		if err != nil {
 			return Sample{}, err
 		}
 		defer pr.close()
-	} else {
-		if g, err = startLoad(srv.Addr, w.Conns, w.Size, w.Rate); err != nil {
+		m = pr
+	case UDP:
+		u, err := startUDPLoad(srv.Addr, w.Conns, w.Size)
+		if err != nil {
+			return Sample{}, err
+		}
+		defer u.close()
+		if err := u.waitOpen(20 * time.Second); err != nil {
+			return Sample{}, err
+		}
+		m = u
+	case Churn:
+		c, err := startChurn(srv.Addr, w.Conns)
+		if err != nil {
+			return Sample{}, err
+		}
+		defer c.close()
+		m = c
+	default:
+		g, err := startLoad(srv.Addr, w.Conns, w.Size, w.Rate)
+		if err != nil {
 			return Sample{}, err
 		}
 		defer g.close()
@@ -159,10 +287,7 @@ func Measure(server string, w Workload, win Window) (Sample, error) {
 		if err := g.startPacer(); err != nil {
 			return Sample{}, err
 		}
-	}
-	m := meter(g)
-	if pr != nil {
-		m = pr
+		m = g
 	}
 	if win.Warmup > 0 {
 		time.Sleep(win.Warmup) // the warm-up is a span of load, not a wait for an event
@@ -195,7 +320,7 @@ func Measure(server string, w Workload, win Window) (Sample, error) {
 	if err != nil {
 		return Sample{}, err
 	}
-	s := Sample{Workload: w, Server: server, Requests: lat.n, Elapsed: t1.Sub(t0), RSSKB: st1.RSSKB}
+	s := Sample{Workload: w, Server: server, Requests: lat.n, Elapsed: t1.Sub(t0), RSSKB: st1.RSSKB, Lost: lat.lost}
 	if s.Requests <= 0 {
 		return s, fmt.Errorf("benchkit: %s on %s: no request completed in %v", server, w.Name(), s.Elapsed)
 	}
@@ -213,23 +338,32 @@ func Measure(server string, w Workload, win Window) (Sample, error) {
 	s.MBps = units * unitBytes / sec / 1e6
 	s.P50us, s.P99us, s.P999us = lat.p50, lat.p99, lat.p999
 	s.OtherThreads = otherThreadsShare(st0.Threads, st1.Threads)
-	for _, l := range []*load{g, bulk} {
-		if l == nil {
-			continue
+	if f, ok := m.(failer); ok {
+		if err := f.err(); err != nil {
+			return s, err
 		}
-		if err := l.err(); err != nil {
+	}
+	if bulk != nil {
+		if err := bulk.err(); err != nil {
 			return s, err
 		}
 	}
 	return s, nil
 }
 
-// meter is what a window counts and times: an echo load, or the fairness
-// probe. stats gives the round trips and latencies since reset.
+// meter is what a window counts and times: an echo load, the fairness
+// probe, the UDP load or the churn. stats gives the round trips and
+// latencies since reset.
 type meter interface {
 	reset() error
 	count() (int64, error)
 	stats() (probeStats, error)
+}
+
+// failer is a meter or a load that can fail on its own, between calls:
+// err says whether it has.
+type failer interface {
+	err() error
 }
 
 // waitWindow lets the load run until the window's bound: m's round trips
@@ -245,14 +379,14 @@ func waitWindow(m meter, win Window, bulk *load) error {
 				return err
 			}
 		}
-		if g, ok := m.(*load); ok {
-			if err := g.err(); err != nil {
+		if f, ok := m.(failer); ok {
+			if err := f.err(); err != nil {
 				return err
 			}
 		}
 		if win.Requests > 0 {
 			// Asking costs the probe a pipe round trip, on the load's CPU;
-			// the echo load only a counter.
+			// the loads only a counter.
 			n, err := m.count()
 			if err != nil {
 				return err

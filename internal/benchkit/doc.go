@@ -2,14 +2,17 @@
 // machine's floor, for `go test -bench . ./bench` and `edgeloop bench`.
 //
 // Each server runs in its own process, pinned to CPU 0 with GOMAXPROCS=1 and
-// one loop: a Go backend is the calling binary re-executed (ChildMain), the
-// floor is a minimal C epoll echo server built with the system compiler.
-// Both speak one line protocol: "listening ADDR" on stdout, and a "stats"
-// line on stdin answered with the process's own CPU time (getrusage) and
-// heap allocation count; the parent adds the RSS and each thread's CPU time
-// from /proc. The load generator is edgeloop's own loop, pinned to the other
-// CPUs, dialling N connections that each ping-pong one message at a time and
-// record latency in an HDR histogram.
+// one loop, serving the one service its row needs (TCP echo, UDP echo, the
+// TCP time service, or nothing for the timers; EnvService): a Go backend is
+// the calling binary re-executed (ChildMain), the floor a minimal C server
+// built with the system compiler (floor/floor.c: epoll TCP echo, or an
+// accept-write-close time service; floor/udpfloor.c: UDP echo). Both speak
+// one line protocol: "listening ADDR" on stdout (or "unsupported WHY": the
+// cell is n/a), and a "stats" line on stdin answered with the process's own
+// CPU time (getrusage) and heap allocation count; the parent adds the RSS
+// and each thread's CPU time from /proc. The load generator is edgeloop's
+// own loop, pinned to the other CPUs, dialling N connections that each
+// ping-pong one message at a time and record latency in an HDR histogram.
 //
 // Three kinds of row use that load. Saturated echo sends each next request
 // as soon as its reply is in. Partial load (Workload.Rate) paces the same
@@ -22,6 +25,16 @@
 // real-time priority where allowed, on the load generator's CPUs: on a Go
 // loop beside the bulk peers it timed the load generator's scheduler more
 // than the server.
+//
+// Three more kinds of row come from issue 8. UDP echo: N connected sockets
+// on the load generator's loop each keep one datagram in flight; one whose
+// echo is 200 ms late counts a loss and sends again, so a dropped datagram
+// never stalls a socket. Connection churn: N clients at a time connect to
+// the TCP time service, read its 4 bytes until the server closes, reset
+// the connection (SO_LINGER 0: no TIME_WAIT piles up) and connect again.
+// Timers: no load; the parent asks the server over stdin for rounds of
+// timers ("timers N SPREAD_US"), which it arms on its loop and answers
+// with its CPU time and allocations once all have fired.
 //
 // A cell is one (workload, server) pair measured over a window after a
 // warm-up; RunMatrix interleaves servers (A B C A B C ...) over repetitions

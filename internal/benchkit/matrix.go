@@ -1,6 +1,7 @@
 package benchkit
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -18,8 +19,9 @@ type Config struct {
 }
 
 // Cell is the aggregate of one server on one workload over the repetitions.
-// For Fairness rows the fields mean what Sample's do: probe latencies, bulk
-// MB/s, server figures per MiB.
+// For Fairness, UDP, Churn and Timers rows the fields mean what Sample's do:
+// for Fairness, probe latencies, bulk MB/s, server figures per MiB; for
+// UDP, per datagram; for Churn, per connection; for Timers, per timer.
 type Cell struct {
 	Workload Workload `json:"-"`
 	Server   string   `json:"server"`
@@ -38,8 +40,18 @@ type Cell struct {
 	// than its busiest, in per cent.
 	OtherThreadsPct float64 `json:"srv_other_threads_pct"`
 	// Spread is (max-min)/median of SrvUsReq over the repetitions.
-	Spread  float64 `json:"srv_us_spread"`
+	Spread float64 `json:"srv_us_spread"`
+	// Lost is, over all the repetitions, the UDP datagrams counted lost
+	// (and sent again) or the Churn connections that failed.
+	Lost int64 `json:"lost,omitempty"`
+	// RoundUs is, for Timers, the median of the repetitions' median round,
+	// from the first timer armed to the last fired.
+	RoundUs float64 `json:"round_us,omitempty"`
 	Skipped string  `json:"skipped,omitempty"`
+	// Unsupported says why the server cannot run the workload at all (a
+	// backend without datagrams, the floor's timers); the cell has no
+	// figures.
+	Unsupported string `json:"unsupported,omitempty"`
 }
 
 // Row is one workload with a cell per server.
@@ -61,6 +73,7 @@ func RunMatrix(cfg Config) ([]Row, error) {
 	}
 	samples := map[string]map[string][]Sample{} // workload -> server -> samples
 	skipped := map[string]string{}
+	unsupported := map[[2]string]string{} // {workload, server} -> why
 	total, done := cfg.Reps*len(cfg.Workloads)*len(servers), 0
 	for rep := 0; rep < cfg.Reps; rep++ {
 		for _, w := range cfg.Workloads {
@@ -72,9 +85,17 @@ func RunMatrix(cfg Config) ([]Row, error) {
 				if _, ok := skipped[srv]; ok {
 					continue
 				}
+				if _, ok := unsupported[[2]string{w.Name(), srv}]; ok {
+					continue
+				}
 				s, err := Measure(srv, w, cfg.Window)
 				if err == ErrNoCompiler {
 					skipped[srv] = err.Error()
+					continue
+				}
+				var ue *unsupportedError
+				if errors.As(err, &ue) {
+					unsupported[[2]string{w.Name(), srv}] = ue.why
 					continue
 				}
 				if err != nil {
@@ -98,17 +119,21 @@ func RunMatrix(cfg Config) ([]Row, error) {
 				row.Cells = append(row.Cells, Cell{Workload: w, Server: srv, Skipped: why})
 				continue
 			}
+			if why, ok := unsupported[[2]string{w.Name(), srv}]; ok {
+				row.Cells = append(row.Cells, Cell{Workload: w, Server: srv, Unsupported: why})
+				continue
+			}
 			row.Cells = append(row.Cells, aggregate(w, srv, samples[w.Name()][srv]))
 		}
 		var floor float64
 		for _, c := range row.Cells {
-			if c.Server == Floor && c.Skipped == "" {
+			if c.Server == Floor && c.measured() {
 				floor = c.SrvUsReq
 			}
 		}
 		if floor > 0 {
 			for i := range row.Cells {
-				if row.Cells[i].Skipped == "" {
+				if row.Cells[i].measured() {
 					row.Cells[i].XFloor = row.Cells[i].SrvUsReq / floor
 				}
 			}
@@ -117,6 +142,10 @@ func RunMatrix(cfg Config) ([]Row, error) {
 	}
 	return rows, nil
 }
+
+// measured reports whether the cell holds figures: neither skipped nor
+// unsupported.
+func (c Cell) measured() bool { return c.Skipped == "" && c.Unsupported == "" }
 
 func aggregate(w Workload, srv string, ss []Sample) Cell {
 	c := Cell{Workload: w, Server: srv, Samples: ss}
@@ -139,6 +168,10 @@ func aggregate(w Workload, srv string, ss []Sample) Cell {
 	c.P999us = med(func(s Sample) float64 { return s.P999us })
 	c.RSSKB = int64(med(func(s Sample) float64 { return float64(s.RSSKB) }))
 	c.OtherThreadsPct = 100 * med(func(s Sample) float64 { return s.OtherThreads })
+	c.RoundUs = med(func(s Sample) float64 { return s.RoundUs })
+	for _, s := range ss {
+		c.Lost += s.Lost
+	}
 	lo, hi := ss[0].SrvUsReq, ss[0].SrvUsReq
 	for _, s := range ss {
 		lo, hi = min(lo, s.SrvUsReq), max(hi, s.SrvUsReq)

@@ -45,6 +45,16 @@ func TestMarkdownTable(t *testing.T) {
 		{Workload: FairnessWorkload, Server: Floor, SrvUsReq: 300, P50us: 700, P99us: 2100, MBps: 1500},
 		{Workload: FairnessWorkload, Server: "epoll", SrvUsReq: 330, XFloor: 1.1, P50us: 4600, P99us: 9000, MBps: 1450},
 		{Workload: FairnessWorkload, Server: "gnet", Skipped: "no reason"},
+	}}, {Workload: UDPWorkload.Name(), Cells: []Cell{
+		{Workload: UDPWorkload, Server: Floor, SrvUsReq: 2.5, ReqPerSec: 150000, P99us: 800},
+		{Workload: UDPWorkload, Server: "epoll", SrvUsReq: 2, XFloor: 0.8, ReqPerSec: 160000, P99us: 700, Lost: 3},
+		{Workload: UDPWorkload, Server: "gnet", Unsupported: "this backend serves no datagrams"},
+	}}, {Workload: ChurnWorkload.Name(), Cells: []Cell{
+		{Workload: ChurnWorkload, Server: Floor, SrvUsReq: 20, ReqPerSec: 30000, P99us: 900},
+		{Workload: ChurnWorkload, Server: "epoll", SrvUsReq: 30, XFloor: 1.5, ReqPerSec: 25000, P99us: 1200, AllocsReq: 7, Lost: 2},
+	}}, {Workload: TimersWorkload.Name(), Cells: []Cell{
+		{Workload: TimersWorkload, Server: Floor, Unsupported: "the floor has no timers"},
+		{Workload: TimersWorkload, Server: "epoll", SrvUsReq: 0.25, AllocsReq: 1, RoundUs: 101500},
 	}}}
 	var b strings.Builder
 	Markdown(&b, rows)
@@ -53,7 +63,14 @@ func TestMarkdownTable(t *testing.T) {
 		"**4.00 µs** ±0% · 80k req/s (server 32% busy) · p99",
 		"70k req/s (server 63% busy, missed the 80k target)",
 		"| fairness/bulk=4x1MiB/probe=1KiB | probe **p50 700 µs** · p99 2.1 ms · bulk 1500 MB/s · 300 µs/MiB ±0% ·",
-		"probe **p50 4.6 ms** · p99 9.0 ms · bulk 1450 MB/s · 330 µs/MiB (1.10×)"} {
+		"probe **p50 4.6 ms** · p99 9.0 ms · bulk 1450 MB/s · 330 µs/MiB (1.10×)",
+		"| udp/size=64/socks=64 | **2.50 µs**/datagram ±0% · 150k datagrams/s · p99 800 µs ·",
+		"**2.00 µs**/datagram (0.80×) ±0% · 160k datagrams/s · p99 700 µs · 0.00 allocs · 0% other threads · 0.0 MiB RSS · **3 lost** |",
+		"| n/a: this backend serves no datagrams |",
+		"| churn/time/conns=16 | **20.00 µs**/conn ±0% · 30k conns/s · p99 900 µs",
+		"**30.00 µs**/conn (1.50×) ±0% · 25k conns/s · p99 1.2 ms · 7.00 allocs · 0% other threads · 0.0 MiB RSS · **2 failed** |",
+		"| timers/n=100000/spread=100ms | n/a: the floor has no timers | **0.250 µs**/timer ±0% · 1.00 allocs · rounds of 101.5 ms ·",
+		"\nUDP rows: ", "\nChurn rows: ", "\nTimer rows: ", "\nFairness rows: ", "\nRows with rate=N are paced"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
@@ -70,6 +87,10 @@ func TestWorkloadNameIsBenchstatStyle(t *testing.T) {
 		{Workload{Protocol: Echo, Size: 64, Conns: 2, Rate: 2.5}, "echo/size=64/conns=2/rate=2.5"},
 		{FairnessWorkload, "fairness/bulk=4x1MiB/probe=1KiB"},
 		{Workload{Protocol: Fairness, Size: 100, Conns: 2, Bulk: 256 << 10}, "fairness/bulk=2x256KiB/probe=100B"},
+		{UDPWorkload, "udp/size=64/socks=64"},
+		{ChurnWorkload, "churn/time/conns=16"},
+		{TimersWorkload, "timers/n=100000/spread=100ms"},
+		{Workload{Protocol: Timers, Timers: 500, Spread: 1500 * time.Microsecond}, "timers/n=500/spread=1.5ms"},
 	} {
 		if got := tc.w.Name(); got != tc.want {
 			t.Errorf("%+v: Name() = %q, want %q", tc.w, got, tc.want)
@@ -138,7 +159,30 @@ func TestChartsDrawTheSaturatedRows(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("charted rows %q, want %q", got, want)
 	}
-	if err := WriteCharts(t.TempDir(), rows); err != nil {
+	if _, err := WriteCharts(t.TempDir(), rows); err != nil {
 		t.Fatal(err)
+	}
+	// A table of rows none of which is charted draws nothing.
+	paths, err := WriteCharts(t.TempDir(), rows[len(DefaultWorkloads)-3:len(DefaultWorkloads)])
+	if err != nil || len(paths) != 0 {
+		t.Errorf("charts of the UDP, churn and timer rows: %q, %v; want none", paths, err)
+	}
+}
+
+// TestMarkdownExplainsOnlyItsRows: the lines under the table explain the
+// kinds of row it has, and no others.
+func TestMarkdownExplainsOnlyItsRows(t *testing.T) {
+	rows := []Row{{Workload: "echo/size=64/conns=64", Cells: []Cell{
+		{Workload: Workload{Protocol: Echo, Size: 64, Conns: 64}, Server: Floor, SrvUsReq: 4, ReqPerSec: 250000},
+	}}}
+	var b strings.Builder
+	Markdown(&b, rows)
+	for _, unwanted := range []string{"paced", "Fairness rows", "UDP rows", "Churn rows", "Timer rows"} {
+		if strings.Contains(b.String(), unwanted) {
+			t.Errorf("a table of saturated echo explains %q:\n%s", unwanted, &b)
+		}
+	}
+	if !strings.Contains(b.String(), "\nEach cell: ") {
+		t.Errorf("table lacks the line that explains a cell:\n%s", &b)
 	}
 }

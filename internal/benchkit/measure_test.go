@@ -1,8 +1,13 @@
 package benchkit
 
 import (
+	"errors"
 	"math"
+	"net"
 	"os"
+	"os/exec"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -189,4 +194,303 @@ func perPinger(g *load) []int64 {
 		ch <- n
 	})
 	return <-ch
+}
+
+// TestMeasureUDP runs one short UDP echo cell on the floor and the native
+// loop: datagrams come back, the server's CPU is counted, and nothing is
+// lost on loopback (a loss would be logged, not failed: it is the load's
+// job to survive one, see TestUDPLoadResendsALostDatagram).
+func TestMeasureUDP(t *testing.T) {
+	w := Workload{Protocol: UDP, Size: 64, Conns: 8}
+	for _, server := range []string{Floor, "epoll"} {
+		t.Run(server, func(t *testing.T) {
+			s, err := Measure(server, w, Window{Warmup: 10 * time.Millisecond, Requests: 2000, Duration: 20 * time.Second})
+			if err == ErrNoCompiler {
+				t.Skip(err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Requests < 2000 {
+				t.Errorf("window ended after %d datagrams, want >= 2000", s.Requests)
+			}
+			if s.SrvUsReq <= 0 || s.SrvUsReq > 10000 {
+				t.Errorf("server CPU per datagram = %v µs, want a positive, plausible figure", s.SrvUsReq)
+			}
+			if s.P50us <= 0 || s.P99us < s.P50us {
+				t.Errorf("latency quantiles out of order: p50 %v p99 %v", s.P50us, s.P99us)
+			}
+			if s.MBps <= 0 || s.RSSKB <= 0 {
+				t.Errorf("%v MB/s echoed, server RSS %d KiB: want both positive", s.MBps, s.RSSKB)
+			}
+			if server == "epoll" && s.AllocsReq > 0.5 {
+				t.Errorf("epoll server allocates %.2f objects per datagram, want about 0", s.AllocsReq)
+			}
+			t.Logf("%s on %s: %.0f datagrams/s, %.2f µs CPU/datagram, %.3f allocs, p99 %v µs, %d lost",
+				w.Name(), server, s.ReqPerSec, s.SrvUsReq, s.AllocsReq, s.P99us, s.Lost)
+		})
+	}
+}
+
+// TestUnsupportedServiceIsNotApplicable: a child that answers
+// "unsupported WHY" (a backend without datagrams) makes an error that
+// wraps ErrUnsupported with its reason, not a failed start.
+func TestUnsupportedServiceIsNotApplicable(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip(err)
+	}
+	_, err = serve("nodgram", exec.Command(sh, "-c", "echo unsupported this backend serves no datagrams; cat >/dev/null"))
+	var ue *unsupportedError
+	if !errors.Is(err, ErrUnsupported) || !errors.As(err, &ue) || ue.why != "this backend serves no datagrams" {
+		t.Fatalf("err = %v, want ErrUnsupported saying why", err)
+	}
+}
+
+// TestMatrixNotApplicableCell: a cell the server cannot run says so in the
+// table and the run goes on.
+func TestMatrixNotApplicableCell(t *testing.T) {
+	w := Workload{Protocol: Timers, Timers: 1000, Spread: time.Millisecond}
+	rows, err := RunMatrix(Config{Workloads: []Workload{w}, Window: Window{Requests: 1000, Duration: 20 * time.Second}, Reps: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := rows[0].Cells[0]
+	if c.Server != Floor || c.Unsupported != "the floor has no timers" || c.XFloor != 0 {
+		t.Errorf("the floor's timer cell = %+v, want n/a", c)
+	}
+	var b strings.Builder
+	Markdown(&b, rows)
+	if !strings.Contains(b.String(), "| timers/n=1000/spread=1ms | n/a: the floor has no timers |") {
+		t.Errorf("table lacks the n/a cell:\n%s", &b)
+	}
+}
+
+// TestUDPOnGnetIsMeasuredOrNotApplicable: gnet's cell either has figures
+// or says it is n/a; neither crashes the run.
+func TestUDPOnGnetIsMeasuredOrNotApplicable(t *testing.T) {
+	w := Workload{Protocol: UDP, Size: 64, Conns: 2}
+	rows, err := RunMatrix(Config{Servers: []string{"gnet"}, NoFloor: true, Workloads: []Workload{w},
+		Window: Window{Requests: 100, Duration: 20 * time.Second}, Reps: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := rows[0].Cells[0]
+	if c.Unsupported == "" && c.ReqPerSec <= 0 {
+		t.Errorf("gnet's UDP cell is neither n/a nor measured: %+v", c)
+	}
+	t.Logf("gnet: %s", cellText(c))
+}
+
+// TestUDPLoadResendsALostDatagram runs the UDP load against a server that
+// drops the first datagram of each socket, or holds it back and echoes it
+// late, after the socket's next: each socket must count one loss, send
+// again and go on; a late echo must not count as the next one's.
+func TestUDPLoadResendsALostDatagram(t *testing.T) {
+	const socks = 4
+	for _, tc := range []struct {
+		name string
+		late bool
+	}{
+		{"dropped", false},
+		{"echoed late", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, stop := lossyEcho(t, tc.late)
+			defer stop()
+			g, err := startUDPLoad(addr, socks, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g.close()
+			if err := g.waitOpen(10 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				if err := g.err(); err != nil {
+					t.Fatal(err)
+				}
+				n := perSock(g)
+				least := n[0]
+				for _, k := range n {
+					least = min(least, k)
+				}
+				if least >= 3 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("echoes per socket %v and %d lost after 20s: a lost datagram stalled its socket", n, g.lost.Load())
+				}
+				time.Sleep(time.Millisecond) // polling counters, with a deadline
+			}
+			if lost := g.lost.Load(); lost != socks {
+				t.Errorf("%d datagrams counted lost, want %d: one per socket", lost, socks)
+			}
+			st, err := g.stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.n < 3*socks || st.lost != socks {
+				t.Errorf("stats say %d echoed and %d lost, want at least %d and %d", st.n, st.lost, 3*socks, socks)
+			}
+		})
+	}
+}
+
+// lossyEcho is a UDP echo server that loses the first datagram of each
+// sender: it drops it, or (late) holds it until the sender's second has
+// come and echoes it just before that one.
+func lossyEcho(t *testing.T, late bool) (addr string, stop func()) {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		seen := map[string]int{}
+		held := map[string][]byte{}
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return // closed by stop
+			}
+			k := from.String()
+			seen[k]++
+			switch {
+			case seen[k] == 1:
+				if late {
+					held[k] = append([]byte(nil), buf[:n]...)
+				}
+				continue
+			case seen[k] == 2 && held[k] != nil:
+				pc.WriteTo(held[k], from)
+			}
+			pc.WriteTo(buf[:n], from)
+		}
+	}()
+	return pc.LocalAddr().String(), func() { pc.Close(); wg.Wait() }
+}
+
+// perSock reads each UDP load socket's echoes on the load's loop goroutine.
+func perSock(g *udpLoad) []int64 {
+	ch := make(chan []int64, 1)
+	g.l.Post(func() {
+		var n []int64
+		for _, s := range g.all {
+			n = append(n, s.n)
+		}
+		ch <- n
+	})
+	return <-ch
+}
+
+// TestMeasureChurn runs one short churn cell on the floor and the native
+// loop: connections come and go, each with the time, and none fails.
+func TestMeasureChurn(t *testing.T) {
+	w := Workload{Protocol: Churn, Conns: 4}
+	for _, server := range []string{Floor, "epoll"} {
+		t.Run(server, func(t *testing.T) {
+			s, err := Measure(server, w, Window{Warmup: 10 * time.Millisecond, Requests: 500, Duration: 20 * time.Second})
+			if err == ErrNoCompiler {
+				t.Skip(err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Requests < 500 {
+				t.Errorf("window ended after %d connections, want >= 500", s.Requests)
+			}
+			if s.SrvUsReq <= 0 || s.SrvUsReq > 100000 {
+				t.Errorf("server CPU per connection = %v µs, want a positive, plausible figure", s.SrvUsReq)
+			}
+			if s.P50us <= 0 || s.P99us < s.P50us {
+				t.Errorf("latency quantiles out of order: p50 %v p99 %v", s.P50us, s.P99us)
+			}
+			if s.Lost != 0 {
+				t.Errorf("%d connections failed, want none", s.Lost)
+			}
+			t.Logf("%s on %s: %.0f conns/s, %.2f µs CPU/conn, %.2f allocs, p99 %v µs", w.Name(), server, s.ReqPerSec, s.SrvUsReq, s.AllocsReq, s.P99us)
+		})
+	}
+}
+
+// TestChurnCountsFailedConnections runs the churn against a server that
+// closes every connection without the time: each counts as failed, the
+// slots dial again, none counts as done, and once failFast have failed the
+// churn says why.
+func TestChurnCountsFailedConnections(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return // closed
+			}
+			c.Close()
+		}
+	}()
+	defer func() { ln.Close(); wg.Wait() }()
+	g, err := startChurn(ln.Addr().String(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.close()
+	deadline := time.Now().Add(20 * time.Second)
+	for g.failed.Load() < failFast {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d failed connections after 20s, want %d: the slots stopped dialling", g.failed.Load(), failFast)
+		}
+		time.Sleep(time.Millisecond) // polling a counter, with a deadline
+	}
+	if n := g.done.Load(); n != 0 {
+		t.Errorf("%d connections counted done without the time", n)
+	}
+	if err := g.err(); err == nil || !strings.Contains(err.Error(), "time service sent 0 bytes, want 4") {
+		t.Errorf("err = %v, want one saying that the server closed without the time", err)
+	}
+}
+
+// TestMeasureTimers runs one small round of timers on the native loop and
+// on an engine (runtime timers): all fire, their CPU and allocations are
+// counted, and the round lasts at least the spread. The floor has none.
+func TestMeasureTimers(t *testing.T) {
+	const n, spread = 10000, 20 * time.Millisecond
+	w := Workload{Protocol: Timers, Timers: n, Spread: spread}
+	for _, server := range []string{"epoll", "gnet"} {
+		t.Run(server, func(t *testing.T) {
+			s, err := Measure(server, w, Window{Warmup: time.Millisecond, Requests: n, Duration: 20 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Requests != n {
+				t.Errorf("%d timers fired, want one round of %d", s.Requests, n)
+			}
+			if s.SrvUsReq <= 0 || s.SrvUsReq > 1000 {
+				t.Errorf("server CPU per timer = %v µs, want a positive, plausible figure", s.SrvUsReq)
+			}
+			if s.AllocsReq < 0.5 || s.AllocsReq > 50 {
+				t.Errorf("%.2f allocations per timer, want about one (a Timer) or a few", s.AllocsReq)
+			}
+			if s.RoundUs < float64(spread.Microseconds()) {
+				t.Errorf("round of %v µs, shorter than the %v spread: the timers fired early", s.RoundUs, spread)
+			}
+			t.Logf("%s on %s: %.3f µs CPU/timer, %.2f allocs/timer, round %.0f µs", w.Name(), server, s.SrvUsReq, s.AllocsReq, s.RoundUs)
+		})
+	}
+	t.Run(Floor, func(t *testing.T) {
+		if _, err := Measure(Floor, w, Window{Duration: time.Second}); !errors.Is(err, ErrUnsupported) {
+			t.Errorf("the floor's timers: err = %v, want ErrUnsupported", err)
+		}
+	})
 }

@@ -166,4 +166,5 @@ func (p *probe) close() {
 type probeStats struct {
 	n              int64
 	p50, p99, p999 float64 // µs
+	lost           int64   // UDP: datagrams sent again; churn: connections that failed
 }

@@ -20,7 +20,9 @@ import (
 
 // Markdown writes the table: one row per workload, one column per server,
 // each cell "CPU µs per request (× floor) · requests/s · p99 · ..."; a
-// fairness row's cells lead with the probe's round trip instead.
+// fairness row's cells lead with the probe's round trip instead, and the
+// UDP, churn and timer rows count datagrams, connections and timers. Under
+// the table, a line explains each kind of row it holds.
 func Markdown(w io.Writer, rows []Row) {
 	if len(rows) == 0 {
 		return
@@ -34,30 +36,73 @@ func Markdown(w io.Writer, rows []Row) {
 		fmt.Fprint(w, "---|")
 	}
 	fmt.Fprintln(w)
+	kinds := map[string]bool{}
 	for _, r := range rows {
 		fmt.Fprintf(w, "| %s |", r.Workload)
 		for _, c := range r.Cells {
-			if c.Skipped != "" {
-				fmt.Fprintf(w, " skipped: %s |", c.Skipped)
-				continue
+			fmt.Fprintf(w, " %s |", cellText(c))
+			kinds[c.Workload.Protocol] = true
+			if c.Workload.Rate > 0 {
+				kinds["paced"] = true
 			}
-			x := ""
-			if c.XFloor > 0 && c.Server != Floor {
-				x = fmt.Sprintf(" (%.2f×)", c.XFloor)
-			}
-			if c.Workload.Protocol == Fairness {
-				fmt.Fprintf(w, " probe **p50 %s** · p99 %s · bulk %.0f MB/s · %.0f µs/MiB%s ±%.0f%% · %.0f%% other threads · %s |",
-					micros(c.P50us), micros(c.P99us), c.MBps, c.SrvUsReq, x, 100*c.Spread, c.OtherThreadsPct, kib(c.RSSKB))
-				continue
-			}
-			fmt.Fprintf(w, " **%.2f µs**%s ±%.0f%% · %s req/s%s · p99 %s · %.2f allocs · %.0f%% other threads · %s |",
-				c.SrvUsReq, x, 100*c.Spread, si(c.ReqPerSec), paced(c), micros(c.P99us), c.AllocsReq, c.OtherThreadsPct, kib(c.RSSKB))
 		}
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w, "\nEach cell: server CPU per request (user+sys, median of the repetitions; × the floor's in the same run; ± the spread, max-min over median), requests per second, p99 round trip, server heap allocations per request, the share of the server's CPU time on threads other than its busiest (the loop's; from /proc/PID/task/*/stat, in 10 ms ticks), server RSS.")
-	fmt.Fprintln(w, "Rows with rate=N are paced: the load generator sends N requests per second in all, spread over the connections, so the server is not saturated; their cells add how busy the server was (CPU time over wall time) and flag a rate that was not met.")
-	fmt.Fprintln(w, "Fairness rows: one server loop, bulk peers each echoing their message at full speed (write it, read it back, repeat) and a probe echoing its message every millisecond from a process of its own (C, real-time priority): the probe's median and p99 round trip, the bulk peers' echoed MB/s in all, server CPU per MiB echoed to them (× the floor's).")
+	if kinds["paced"] {
+		fmt.Fprintln(w, "Rows with rate=N are paced: the load generator sends N requests per second in all, spread over the connections, so the server is not saturated; their cells add how busy the server was (CPU time over wall time) and flag a rate that was not met.")
+	}
+	if kinds[Fairness] {
+		fmt.Fprintln(w, "Fairness rows: one server loop, bulk peers each echoing their message at full speed (write it, read it back, repeat) and a probe echoing its message every millisecond from a process of its own (C, real-time priority): the probe's median and p99 round trip, the bulk peers' echoed MB/s in all, server CPU per MiB echoed to them (× the floor's).")
+	}
+	if kinds[UDP] {
+		fmt.Fprintf(w, "UDP rows: UDP echo; socks=N client sockets (connected, on the load generator's loop) each keep one datagram of the size in flight and send the next when its echo is back: server CPU per datagram echoed (× the floor's: a C loop of one recvfrom and one sendto per datagram), datagrams per second, p99 round trip. A datagram not back in %v is counted lost and sent again; a cell says how many were, over all repetitions. n/a: the backend serves no datagrams.\n", lossTimeout)
+	}
+	if kinds[Churn] {
+		fmt.Fprintln(w, "Churn rows: the TCP time service (RFC 868); conns=N clients at a time each connect, read the 4 bytes until the server closes, reset the connection (SO_LINGER 0, so that no TIME_WAIT piles up) and connect again: server CPU per connection, accept to close (× the floor's: a C accept, write, close loop), connections per second, p99 from the dial to the server's close. A cell says how many connections failed, if any.")
+	}
+	if kinds[Timers] {
+		fmt.Fprintln(w, "Timer rows: no load; the server arms n=N timers with deadlines spread over the span (Loop.AfterFunc; on the native loop armed on the loop goroutine, on gnet and net runtime timers) and waits until all have fired, round after round until the window ends: server CPU and heap allocations per timer, and the median round from the first timer armed to the last fired (the spread plus how late the last one was). The floor has no timers: n/a.")
+	}
+}
+
+// cellText is one cell of the table.
+func cellText(c Cell) string {
+	switch {
+	case c.Skipped != "":
+		return "skipped: " + c.Skipped
+	case c.Unsupported != "":
+		return "n/a: " + c.Unsupported
+	}
+	x := ""
+	if c.XFloor > 0 && c.Server != Floor {
+		x = fmt.Sprintf(" (%.2f×)", c.XFloor)
+	}
+	switch c.Workload.Protocol {
+	case Fairness:
+		return fmt.Sprintf("probe **p50 %s** · p99 %s · bulk %.0f MB/s · %.0f µs/MiB%s ±%.0f%% · %.0f%% other threads · %s",
+			micros(c.P50us), micros(c.P99us), c.MBps, c.SrvUsReq, x, 100*c.Spread, c.OtherThreadsPct, kib(c.RSSKB))
+	case UDP:
+		return fmt.Sprintf("**%.2f µs**/datagram%s ±%.0f%% · %s datagrams/s · p99 %s · %.2f allocs · %.0f%% other threads · %s%s",
+			c.SrvUsReq, x, 100*c.Spread, si(c.ReqPerSec), micros(c.P99us), c.AllocsReq, c.OtherThreadsPct, kib(c.RSSKB), count(c.Lost, "lost"))
+	case Churn:
+		return fmt.Sprintf("**%.2f µs**/conn%s ±%.0f%% · %s conns/s · p99 %s · %.2f allocs · %.0f%% other threads · %s%s",
+			c.SrvUsReq, x, 100*c.Spread, si(c.ReqPerSec), micros(c.P99us), c.AllocsReq, c.OtherThreadsPct, kib(c.RSSKB), count(c.Lost, "failed"))
+	case Timers:
+		return fmt.Sprintf("**%.3f µs**/timer%s ±%.0f%% · %.2f allocs · rounds of %s · %.0f%% other threads · %s",
+			c.SrvUsReq, x, 100*c.Spread, c.AllocsReq, micros(c.RoundUs), c.OtherThreadsPct, kib(c.RSSKB))
+	}
+	return fmt.Sprintf("**%.2f µs**%s ±%.0f%% · %s req/s%s · p99 %s · %.2f allocs · %.0f%% other threads · %s",
+		c.SrvUsReq, x, 100*c.Spread, si(c.ReqPerSec), paced(c), micros(c.P99us), c.AllocsReq, c.OtherThreadsPct, kib(c.RSSKB))
+}
+
+// count says " · N what" for a count of losses or failures, or nothing for
+// none.
+func count(n int64, what string) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" · **%d %s**", n, what)
 }
 
 // paced says, for a paced cell, how busy the server was (its CPU time over
@@ -75,17 +120,19 @@ func paced(c Cell) string {
 	return s + ")"
 }
 
-// chartable keeps the rows the charts draw: the saturated ones. A paced
-// row's req/s is its target, the same for every server by design, and a
-// fairness row counts per MiB and times a probe; both stay in the table.
-// A row whose cells do not say their workload is kept.
+// chartable keeps the rows the charts draw: the saturated TCP echo ones. A
+// paced row's req/s is its target, the same for every server by design; a
+// fairness row counts per MiB and times a probe; and the UDP, churn and
+// timer rows count other things, at other scales (a connection costs
+// several requests' CPU, a timer a fraction of one): all stay in the
+// table. A row whose cells do not say their workload is kept.
 func chartable(rows []Row) []Row {
 	return slices.DeleteFunc(slices.Clone(rows), func(r Row) bool {
 		if len(r.Cells) == 0 {
 			return true
 		}
 		w := r.Cells[0].Workload
-		return w.Protocol == Fairness || w.Rate > 0
+		return (w.Protocol != Echo && w.Protocol != "") || w.Rate > 0
 	})
 }
 
@@ -158,18 +205,22 @@ var charts = []chart{
 // WriteCharts draws two grouped bar charts into dir: cpu.svg (server CPU per
 // request, with the floor) and throughput.svg (requests per second), of the
 // saturated rows (chartable). Each bar is the median of the repetitions; its
-// whisker spans the lowest to the highest repetition.
-func WriteCharts(dir string, rows []Row) error {
+// whisker spans the lowest to the highest repetition. It returns the paths
+// it wrote: none when no row is chartable.
+func WriteCharts(dir string, rows []Row) ([]string, error) {
 	rows = chartable(rows)
 	if len(rows) == 0 {
-		return nil
+		return nil, nil
 	}
+	var paths []string
 	for _, ch := range charts {
-		if err := saveChart(filepath.Join(dir, ch.file), ch, rows); err != nil {
-			return err
+		path := filepath.Join(dir, ch.file)
+		if err := saveChart(path, ch, rows); err != nil {
+			return paths, err
 		}
+		paths = append(paths, path)
 	}
-	return nil
+	return paths, nil
 }
 
 // saveChart draws ch to path, in the format its extension names (.svg,

@@ -146,8 +146,12 @@ func TestChartWhiskersSpanTheRepetitions(t *testing.T) {
 
 func TestWriteCharts(t *testing.T) {
 	dir := t.TempDir()
-	if err := WriteCharts(dir, chartRows()); err != nil {
+	paths, err := WriteCharts(dir, chartRows())
+	if err != nil {
 		t.Fatal(err)
+	}
+	if len(paths) != len(charts) {
+		t.Errorf("WriteCharts says it wrote %q, want the %d charts", paths, len(charts))
 	}
 	for _, ch := range charts {
 		b, err := os.ReadFile(filepath.Join(dir, ch.file))

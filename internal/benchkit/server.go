@@ -17,9 +17,10 @@ import (
 // Floor is the name of the C reference server in results.
 const Floor = "floor"
 
-// The C programs: the floor server, and the fairness row's probe.
+// The C programs: the floor servers (floor.c for TCP echo and time,
+// udpfloor.c for UDP echo), and the fairness row's probe.
 //
-//go:embed floor/floor.c floor/probe.c
+//go:embed floor/floor.c floor/udpfloor.c floor/probe.c
 var cSources embed.FS
 
 // ErrNoCompiler means the floor or the probe could not be built: no C
@@ -82,30 +83,56 @@ func buildC(name string) (string, error) {
 	return path, nil
 }
 
-// StartServer starts the server called name (a backend, or Floor) in its
-// own process, pinned to ServerCPU when the machine has CPUs to spare, and
-// waits for its "listening" line.
-func StartServer(name string) (*Server, error) {
+// StartServer starts the server called name (a backend, or Floor) serving
+// TCP echo in its own process, pinned to ServerCPU when the machine has
+// CPUs to spare, and waits for its "listening" line.
+func StartServer(name string) (*Server, error) { return startService(name, serviceEcho) }
+
+// startService starts the server called name serving service (see
+// EnvService) as StartServer does. A server that cannot serve it returns
+// an error that wraps ErrUnsupported.
+func startService(name, service string) (*Server, error) {
 	var cmd *exec.Cmd
 	if name == Floor {
-		path, err := buildC("floor")
+		var prog string
+		var args []string
+		switch service {
+		case serviceEcho, serviceTime:
+			prog, args = "floor", []string{"127.0.0.1", service}
+		case serviceUDP:
+			prog, args = "udpfloor", []string{"127.0.0.1"}
+		default:
+			return nil, &unsupportedError{Floor, "the floor has no " + service}
+		}
+		path, err := buildC(prog)
 		if err != nil {
 			return nil, err
 		}
-		cmd = exec.Command(path, "127.0.0.1")
+		cmd = exec.Command(path, args...)
 	} else {
 		self, err := os.Executable()
 		if err != nil {
 			return nil, err
 		}
 		cmd = exec.Command(self)
-		cmd.Env = append(os.Environ(), EnvServer+"="+name, "GOMAXPROCS=1")
+		cmd.Env = append(os.Environ(), EnvServer+"="+name, EnvService+"="+service, "GOMAXPROCS=1")
 	}
+	return serve(name, cmd)
+}
+
+// serve starts the server process cmd, waits for its first line and pins
+// it. The line is "listening ADDR", or "unsupported WHY" from a server that
+// cannot serve what it was asked for.
+func serve(name string, cmd *exec.Cmd) (*Server, error) {
 	s, err := startChild(name, cmd)
 	if err != nil {
 		return nil, err
 	}
 	line, err := s.readLine(10 * time.Second)
+	if why, ok := strings.CutPrefix(line, "unsupported "); ok && err == nil {
+		s.Stop()
+		return nil, &unsupportedError{name, why}
+	}
 	if err != nil || !strings.HasPrefix(line, "listening ") {
 		s.Stop()
 		return nil, fmt.Errorf("benchkit: server %s did not start: %q %v", name, line, err)
@@ -178,6 +205,36 @@ func (s *Server) Stats() (Stats, error) {
 	st.RSSKB = rssKB(s.cmd.Process.Pid)
 	st.Threads = threadTicks(s.cmd.Process.Pid)
 	return st, nil
+}
+
+// roundStats is what a server says about one round of timers.
+type roundStats struct {
+	n         int64 // timers fired
+	cpuMicros int64 // the process's CPU time over the round
+	mallocs   uint64
+	elapsed   time.Duration // from the first timer armed to the last fired
+}
+
+// Timers asks the server for one round of timers: arm n, their deadlines
+// spread over spread, and wait for all to fire.
+func (s *Server) Timers(n int, spread time.Duration) (roundStats, error) {
+	if _, err := fmt.Fprintf(s.in, "timers %d %d\n", n, spread.Microseconds()); err != nil {
+		return roundStats{}, err
+	}
+	line, err := s.readLine(spread + timerGrace + 10*time.Second)
+	if err != nil {
+		return roundStats{}, err
+	}
+	if why, ok := strings.CutPrefix(line, "timers error "); ok {
+		return roundStats{}, fmt.Errorf("benchkit: server %s: timers: %s", s.Name, why)
+	}
+	var r roundStats
+	var us int64
+	if _, err := fmt.Sscanf(line, "timers n=%d cpu_us=%d mallocs=%d elapsed_us=%d", &r.n, &r.cpuMicros, &r.mallocs, &us); err != nil {
+		return roundStats{}, fmt.Errorf("benchkit: server %s: bad timers line %q: %w", s.Name, line, err)
+	}
+	r.elapsed = time.Duration(us) * time.Microsecond
+	return r, nil
 }
 
 // Stop closes the server's stdin, which makes it exit, and waits for it.

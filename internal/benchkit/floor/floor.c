@@ -3,17 +3,23 @@
  * for "server CPU per request". No runtime, no framework: level-triggered
  * epoll, one read and one write per event.
  *
+ * In time mode it is the floor for connection churn instead: the TCP time
+ * service (RFC 868) with nothing but accept4, one write of the 4 bytes and
+ * close. The close sends the FIN after them (there is no unread input to
+ * turn it into an RST), so no connection is ever registered with epoll.
+ *
  * It speaks the benchmark's child protocol: prints "listening ADDR:PORT" on
  * stdout, answers each "stats" line on stdin with
  * "stats cpu_us=N mallocs=0", and exits when stdin closes.
  *
- * Usage: floor [ADDR]   (listens on ADDR:0, default 127.0.0.1)
+ * Usage: floor [ADDR [echo|time]]   (listens on ADDR:0, default 127.0.0.1, echo)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +27,7 @@
 #include <sys/resource.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 static char buf[65536];
@@ -34,8 +41,19 @@ static void stats(void) {
 	fflush(stdout);
 }
 
+/* rfc868 writes the seconds since 1900 in network byte order. */
+static void rfc868(unsigned char out[4]) {
+	uint32_t t = (uint32_t)((unsigned long long)time(NULL) + 2208988800ULL);
+	out[0] = t >> 24, out[1] = t >> 16, out[2] = t >> 8, out[3] = t;
+}
+
 int main(int argc, char **argv) {
 	const char *host = argc > 1 ? argv[1] : "127.0.0.1";
+	int timemode = argc > 2 && strcmp(argv[2], "time") == 0;
+	if (argc > 2 && !timemode && strcmp(argv[2], "echo") != 0) {
+		fprintf(stderr, "floor: unknown mode %s\n", argv[2]);
+		return 2;
+	}
 	signal(SIGPIPE, SIG_IGN); /* a reset peer must not kill the floor */
 	int ln = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	struct sockaddr_in sa = {.sin_family = AF_INET};
@@ -68,6 +86,16 @@ int main(int argc, char **argv) {
 			if (fd == ln) {
 				int c;
 				while ((c = accept4(ln, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+					if (timemode) {
+						unsigned char t[4];
+						rfc868(t);
+						/* A new socket's buffer takes 4 bytes at once; a
+						 * failed write means the client has gone already. */
+						ssize_t w = write(c, t, sizeof t);
+						(void)w;
+						close(c);
+						continue;
+					}
 					setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 					struct epoll_event cev = {.events = EPOLLIN, .data.fd = c};
 					epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev);
