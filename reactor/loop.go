@@ -64,7 +64,8 @@ type eventLoop struct {
 	depth   int
 	closing []closed
 
-	lingering []*conn // during Shutdown: waiting for the kernel to send all
+	lingering []*conn       // closing gracefully: waiting for the kernel to send all
+	lingerDue time.Duration // when the loop looks at them again (its clock)
 
 	resting   []*conn // listeners whose accept failed, until restUntil or a close
 	restUntil time.Time
@@ -144,7 +145,7 @@ func (l *eventLoop) run() {
 		case len(l.ready) > 0 || len(l.carry) > 0 || l.hasTasks.Load():
 			timeout = 0
 		case len(l.lingering) > 0:
-			timeout = lingerPoll
+			timeout = max(l.lingerDue-l.clock(), 0)
 		case len(l.resting) > 0:
 			timeout = max(time.Until(l.restUntil), 0)
 		}
@@ -169,7 +170,9 @@ func (l *eventLoop) run() {
 		if len(l.timers) > 0 {
 			l.runTimers()
 		}
-		if len(l.lingering) > 0 {
+		if len(l.lingering) > 0 && l.now >= l.lingerDue {
+			// Every lingerPoll, not every turn: a busy loop turns far
+			// more often, and each look is an ioctl (SIOCOUTQ).
 			for _, c := range l.lingering {
 				l.schedule(c)
 			}
@@ -516,7 +519,7 @@ func (l *eventLoop) linger(c *conn) {
 		case errno == unix.EAGAIN:
 			switch {
 			case sockopt.Unsent(int(c.fd)) > 0:
-				l.lingering = append(l.lingering, c) // no event says when it is sent
+				l.lingerLater(c) // no event says when it is sent
 			case c.flags&(fPeerActive|fReadClosed) == 0:
 				l.closeConn(c, nil)
 			case !l.draining && c.flags&fBounded == 0:
@@ -532,7 +535,7 @@ func (l *eventLoop) linger(c *conn) {
 		case n == 0:
 			c.flags |= fReadClosed
 			if sockopt.Unsent(int(c.fd)) > 0 {
-				l.lingering = append(l.lingering, c)
+				l.lingerLater(c)
 				return
 			}
 			l.closeConn(c, nil)
@@ -540,6 +543,14 @@ func (l *eventLoop) linger(c *conn) {
 		}
 		c.flags |= fPeerActive
 	}
+}
+
+// lingerLater has the loop look at c again after lingerPoll.
+func (l *eventLoop) lingerLater(c *conn) {
+	if len(l.lingering) == 0 {
+		l.lingerDue = l.now + lingerPoll
+	}
+	l.lingering = append(l.lingering, c)
 }
 
 // finishConnect completes a non-blocking connect once the socket is writable.
