@@ -21,6 +21,11 @@
 // same server loop as four peers echoing 1 MiB at full speed: ns/op and the
 // latencies are the probe's round trip, MB/s is what the bulk peers got
 // back, and the server's figures are per MiB of it (srv-us/MiB).
+// BenchmarkUDP echoes 64-byte datagrams from 64 sockets (srv-us/datagram,
+// lost); BenchmarkChurn connects to the TCP time service over and over
+// (srv-us/conn); BenchmarkTimers arms and fires 100 000 timers per round on
+// the server's loop (srv-us/timer, srv-allocs/timer, round-us). A backend
+// that cannot serve a benchmark's service is skipped with the reason.
 //
 // edgeloop bench runs the same cells interleaved over repetitions and draws
 // the table and chart. See internal/benchkit for how a cell is measured.

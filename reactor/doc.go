@@ -20,7 +20,14 @@
 // means "drained": a stream connection takes a short read as drained, except
 // after the peer's FIN or urgent data (TCP's urgent mark stops a read with
 // more queued behind it); a listener is drained only by EAGAIN, and spends
-// its budget on accepts.
+// its budget on accepts; a datagram socket (ListenPacket, DialPacket) is
+// drained when a recvmmsg batch comes back shorter than the vector.
+//
+// Datagram endpoints run the same Handler through a PacketConn: HandleRecv
+// calls Recv until ErrWouldBlock and answers with SendTo, whose datagrams
+// leave together (one sendmmsg) when the call returns. Timers (AfterFunc,
+// Every; Scheduler on a native Conn) run on the loop goroutine between the
+// turn's events and its handlers; the next deadline is Wait's timeout.
 //
 // Handlers change their wants in their own calls, and the loop asks after
 // each. When wants change from outside (another connection's handler, a
