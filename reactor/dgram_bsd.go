@@ -28,10 +28,8 @@ type rxBatch struct {
 	owner *endpoint
 }
 
-// txBatch is unused here: SendTo sends at once.
-type txBatch struct {
-	n int
-}
+// txBatch is empty here: SendTo sends at once.
+type txBatch struct{}
 
 func (l *eventLoop) initDgram() {
 	if l.rx == nil {

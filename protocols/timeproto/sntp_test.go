@@ -139,7 +139,7 @@ func TestSNTPReplyNoReply(t *testing.T) {
 		{"version 0", withByte0(0<<3 | 3), timeproto.SNTPConfig{}, timeproto.ErrVersion},
 		{"version 5", withByte0(5<<3 | 3), timeproto.SNTPConfig{}, timeproto.ErrVersion},
 		{"version 7", withByte0(7<<3 | 3), timeproto.SNTPConfig{}, timeproto.ErrVersion},
-		{"mode 0 reserved", withByte0(4<<3 | 0), timeproto.SNTPConfig{}, timeproto.ErrNotRequest},
+		{"mode 0 reserved", withByte0(4 << 3), timeproto.SNTPConfig{}, timeproto.ErrNotRequest}, // mode 0
 		{"mode 1 symmetric active", withByte0(4<<3 | 1), timeproto.SNTPConfig{}, timeproto.ErrNotRequest},
 		{"mode 2 symmetric passive", withByte0(4<<3 | 2), timeproto.SNTPConfig{}, timeproto.ErrNotRequest},
 		{"mode 4 server", withByte0(4<<3 | 4), timeproto.SNTPConfig{}, timeproto.ErrNotRequest},
