@@ -292,11 +292,13 @@ func Measure(server string, w Workload, win Window) (Sample, error) {
 	if win.Warmup > 0 {
 		time.Sleep(win.Warmup) // the warm-up is a span of load, not a wait for an event
 	}
-	if err := m.reset(); err != nil {
-		return Sample{}, err
-	}
+	// The server's CPU reading first: the reset starts the window, and a
+	// probe's round trips can arrive during the stats round trip.
 	st0, err := srv.Stats()
 	if err != nil {
+		return Sample{}, err
+	}
+	if err := m.reset(); err != nil {
 		return Sample{}, err
 	}
 	t0 := time.Now()

@@ -26,7 +26,8 @@ type probe struct {
 	out io.ReadCloser
 
 	mu      sync.Mutex
-	n       int64 // round trips since reset
+	n       int64  // round trips since reset
+	gen     uint64 // resets so far: a batch read across one is dropped
 	hist    *hdrhistogram.Histogram
 	err     error // why the stream ended early
 	started bool  // collect runs, and closes done when it ends
@@ -110,6 +111,11 @@ func (p *probe) collect(r *bufio.Reader) {
 			p.mu.Unlock()
 			return
 		}
+		// A batch that began to arrive before a reset holds round trips
+		// from before it: drop it whole (the probe writes a batch at once).
+		p.mu.Lock()
+		gen := p.gen
+		p.mu.Unlock()
 		batch[0] = v
 		k := 1
 		for k < len(batch) && r.Buffered() >= 4 {
@@ -117,6 +123,10 @@ func (p *probe) collect(r *bufio.Reader) {
 			k++
 		}
 		p.mu.Lock()
+		if gen != p.gen {
+			p.mu.Unlock()
+			continue
+		}
 		for _, us := range batch[:k] {
 			p.hist.RecordValue(int64(us))
 		}
@@ -131,6 +141,7 @@ func (p *probe) reset() error {
 	defer p.mu.Unlock()
 	p.hist.Reset()
 	p.n = 0
+	p.gen++
 	return p.err
 }
 
