@@ -114,7 +114,7 @@ func (e *endpoint) truncated(size int, from netip.AddrPort) {
 	e.stats.Truncated++
 	if !e.warned {
 		e.warned = true
-		e.c.loop.log.Warn("reactor: datagram larger than the receive buffer dropped (WithDatagramSize); further ones are counted in Stats",
+		e.c.loop.log.Warn("reactor: datagram larger than the receive buffer dropped (WithDatagramSize, serve's --datagram-size); further ones on this socket are counted in PacketConn.Stats",
 			"endpoint", e.String(), "from", from, "size", size, "buffer", e.c.loop.dgramSize)
 	}
 }
@@ -310,8 +310,12 @@ func (g *group) ListenPacket(network, address string, f PacketFactory) (net.Addr
 	for i, l := range g.loops {
 		fd := fds[i]
 		if err := l.post(func() { l.addEndpoint(fd, domain, f) }); err != nil {
-			unix.Close(fd)
-			return fail(err)
+			// The loop has exited. The sockets already handed over are
+			// their loops' to close now; close only the rest.
+			for _, fd := range fds[i:] {
+				unix.Close(fd)
+			}
+			return nil, err
 		}
 	}
 	return sockaddr.ToNetUDP(sa), nil

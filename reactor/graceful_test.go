@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/edgeloop/edgeloop/reactor"
+	"golang.org/x/sys/unix"
 )
 
 // answerer sends its answer and closes gracefully, reading nothing: a
@@ -92,6 +93,33 @@ func TestCloseGracefulIsBounded(t *testing.T) {
 		}
 		// The client keeps its side open: the server must close anyway.
 		if err := recv(t, closed, "the server's close of a peer that never closes"); err != nil {
+			t.Errorf("HandleClose got %v, want nil", err)
+		}
+	})
+}
+
+// TestCloseGracefulPeerNotReading: a peer that never reads leaves the
+// answer in the kernel's send queue, where the graceful close would wait
+// for it to be acknowledged for ever; it must end after the linger limit.
+func TestCloseGracefulPeerNotReading(t *testing.T) {
+	reactor.SetLingerLimit(t, 100*time.Millisecond)
+	answer := bytes.Repeat([]byte("x"), 32<<10) // the kernel takes it all, the peer none
+	forPollers(t, func(t *testing.T, b string) {
+		l := newLoop(t, b)
+		closed := make(chan error, 1)
+		addr, err := l.Listen("tcp", "127.0.0.1:0", func(c reactor.Conn) reactor.Handler {
+			reactor.CloseGraceful(c)
+			return &answerer{c: c, out: answer, closed: closed}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fd := rawSocket(t)
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 2048); err != nil {
+			t.Fatal(err)
+		}
+		rawConnect(t, fd, addr.String()) // and never read
+		if err := recv(t, closed, "the close of a connection whose peer never reads"); err != nil {
 			t.Errorf("HandleClose got %v, want nil", err)
 		}
 	})

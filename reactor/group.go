@@ -93,8 +93,12 @@ func (g *group) Listen(network, address string, f Factory) (net.Addr, error) {
 	for i, l := range g.loops {
 		fd := fds[i]
 		if err := l.post(func() { l.addListener(fd, f) }); err != nil {
-			unix.Close(fd) // the loop has exited; the ones before close theirs
-			return fail(err)
+			// The loop has exited. The sockets already handed over are
+			// their loops' to close now; close only the rest.
+			for _, fd := range fds[i:] {
+				unix.Close(fd)
+			}
+			return nil, err
 		}
 	}
 	return sockaddr.ToNet(sa), nil

@@ -64,8 +64,10 @@ type eventLoop struct {
 	depth   int
 	closing []closed
 
-	lingering []*conn       // closing gracefully: waiting for the kernel to send all
-	lingerDue time.Duration // when the loop looks at them again (its clock)
+	lingering  []*conn       // closing gracefully: waiting for the kernel to send all
+	lingerDue  time.Duration // when the loop looks at them again (its clock)
+	finWait    []*conn       // CloseGraceful: sent all, waiting for the peer's FIN
+	finWaitDue time.Duration // when sweepFinWait runs next
 
 	resting   []*conn // listeners whose accept failed, until restUntil or a close
 	restUntil time.Time
@@ -73,7 +75,10 @@ type eventLoop struct {
 	start  time.Time     // the loop's clock counts from here (monotonic)
 	now    time.Duration // the loop's clock, read once per turn
 	timers timers        // pending timers, earliest first
-	idle   idleSweep     // closes connections idle past WithIdleTimeout
+	// timersStopped counts the stopped timers still in the heap; Stop,
+	// from any goroutine, adds to it.
+	timersStopped atomic.Int64
+	idle          idleSweep // closes connections idle past WithIdleTimeout
 
 	draining bool // Shutdown began: no more reads for handlers, close when flushed
 	stopped  bool
@@ -140,19 +145,7 @@ func (l *eventLoop) run() {
 	// turn. rawRead and rawWrite need no lock: they never block.
 	defer close(l.done)
 	for !l.stopped {
-		timeout := time.Duration(-1)
-		switch {
-		case len(l.ready) > 0 || len(l.carry) > 0 || l.hasTasks.Load():
-			timeout = 0
-		case len(l.lingering) > 0:
-			timeout = max(l.lingerDue-l.clock(), 0)
-		case len(l.resting) > 0:
-			timeout = max(time.Until(l.restUntil), 0)
-		}
-		if t := l.nextTimer(); t >= 0 && (timeout < 0 || t < timeout) {
-			timeout = t
-		}
-		n, err := l.p.Wait(l.events, timeout)
+		n, err := l.p.Wait(l.events, l.waitTimeout())
 		l.turns++
 		l.now = l.clock()
 		l.tick = uint32(l.now / time.Millisecond)
@@ -169,6 +162,10 @@ func (l *eventLoop) run() {
 		}
 		if len(l.timers) > 0 {
 			l.runTimers()
+			l.compactTimers()
+		}
+		if len(l.finWait) > 0 && l.now >= l.finWaitDue {
+			l.sweepFinWait()
 		}
 		if len(l.lingering) > 0 && l.now >= l.lingerDue {
 			// Every lingerPoll, not every turn: a busy loop turns far
@@ -197,6 +194,30 @@ func (l *eventLoop) run() {
 		}
 	}
 	l.exit()
+}
+
+// waitTimeout is how long Wait may block: 0 with work queued, else until
+// the earliest of the loop's deadlines, or -1 (no limit) if there is none.
+func (l *eventLoop) waitTimeout() time.Duration {
+	if len(l.ready) > 0 || len(l.carry) > 0 || l.hasTasks.Load() {
+		return 0
+	}
+	timeout := l.nextTimer()
+	earliest := func(due time.Duration) {
+		if d := max(due-l.clock(), 0); timeout < 0 || d < timeout {
+			timeout = d
+		}
+	}
+	if len(l.lingering) > 0 {
+		earliest(l.lingerDue)
+	}
+	if len(l.finWait) > 0 {
+		earliest(l.finWaitDue)
+	}
+	if len(l.resting) > 0 {
+		earliest(l.clock() + time.Until(l.restUntil))
+	}
+	return timeout
 }
 
 // dispatch records one event and queues its entry.
@@ -496,6 +517,7 @@ func (l *eventLoop) reportClosed() {
 func (l *eventLoop) closeGraceful(c *conn) {
 	if c.flags&fLinger == 0 {
 		c.flags |= fLinger
+		c.active = l.tick // CloseGraceful's bound counts from here
 		unix.Shutdown(int(c.fd), unix.SHUT_WR)
 		if l.lt != nil {
 			l.updateInterest(c)
@@ -518,15 +540,25 @@ func (l *eventLoop) linger(c *conn) {
 			continue
 		case errno == unix.EAGAIN:
 			switch {
+			case l.lingerExpired(c):
+				l.closeConn(c, nil)
 			case sockopt.Unsent(int(c.fd)) > 0:
 				l.lingerLater(c) // no event says when it is sent
-			case c.flags&(fPeerActive|fReadClosed) == 0:
+			case l.draining && c.flags&(fPeerActive|fReadClosed) == 0:
+				// Shutdown: a peer idle when it began is not waited for.
 				l.closeConn(c, nil)
 			case !l.draining && c.flags&fBounded == 0:
-				// CloseGraceful with a peer still sending: wait for its
-				// FIN, but not for ever (Shutdown has its ctx instead).
+				// CloseGraceful: wait for the peer's FIN, whatever it has
+				// sent so far. A client that writes right after connecting
+				// (a request the service ignores) may do so after our
+				// answer and FIN: closing before its bytes arrive would
+				// answer them with an RST that can destroy the answer.
+				// Not for ever: sweepFinWait bounds it.
 				c.flags |= fBounded
-				c.AfterFunc(lingerLimit, func() { l.closeConn(c, nil) })
+				if len(l.finWait) == 0 {
+					l.finWaitDue = l.now + finWaitSweep
+				}
+				l.finWait = append(l.finWait, c)
 			}
 			return
 		case errno != 0:
@@ -534,7 +566,7 @@ func (l *eventLoop) linger(c *conn) {
 			return
 		case n == 0:
 			c.flags |= fReadClosed
-			if sockopt.Unsent(int(c.fd)) > 0 {
+			if !l.lingerExpired(c) && sockopt.Unsent(int(c.fd)) > 0 {
 				l.lingerLater(c)
 				return
 			}
@@ -543,6 +575,36 @@ func (l *eventLoop) linger(c *conn) {
 		}
 		c.flags |= fPeerActive
 	}
+}
+
+// finWaitSweep is how often the loop looks for graceful closes that have
+// waited lingerLimit for the peer's FIN.
+const finWaitSweep = 100 * time.Millisecond
+
+// sweepFinWait closes the connections of finWait whose wait is over, and
+// forgets the ones closed meanwhile.
+func (l *eventLoop) sweepFinWait() {
+	keep := l.finWait[:0]
+	for _, c := range l.finWait {
+		switch {
+		case c.flags&fClosed != 0:
+		case l.lingerExpired(c):
+			l.closeConn(c, nil)
+		default:
+			keep = append(keep, c)
+		}
+	}
+	clear(l.finWait[len(keep):])
+	l.finWait = keep
+	l.finWaitDue = l.now + finWaitSweep
+}
+
+// lingerExpired reports whether a CloseGraceful outside Shutdown has waited
+// lingerLimit for the kernel to send its answer (a peer that does not read,
+// or is gone) or for the peer's FIN: then it closes anyway. Shutdown has
+// its ctx instead.
+func (l *eventLoop) lingerExpired(c *conn) bool {
+	return !l.draining && c.flags&fFinish != 0 && l.tick-c.active > uint32(lingerLimit/time.Millisecond)
 }
 
 // lingerLater has the loop look at c again after lingerPoll.

@@ -93,10 +93,17 @@ func WithEvents(n int) Option {
 
 // WithIdleTimeout closes a connection that has read and written nothing
 // for d (HandleClose gets ErrIdleTimeout), between d and 1.125 d after its
-// last byte; d <= 0, the default, never does. Listeners and datagram
-// endpoints are not affected. One sweep per loop every d/8 checks all
-// connections, with no timer per connection.
-func WithIdleTimeout(d time.Duration) Option { return func(o *options) { o.idle = d } }
+// last byte; d <= 0, the default, never does; at most MaxIdleTimeout (24
+// days). Listeners and datagram endpoints are not affected. One sweep per
+// loop every d/8 checks all connections, with no timer per connection.
+func WithIdleTimeout(d time.Duration) Option {
+	return func(o *options) { o.idle = min(d, MaxIdleTimeout) }
+}
+
+// MaxIdleTimeout is the longest idle timeout: connections carry their last
+// activity as a millisecond tick in 32 bits, which is exact for differences
+// under 2^31 ms. A longer WithIdleTimeout is this.
+const MaxIdleTimeout = (1<<31 - 1) * time.Millisecond
 
 // WithDatagramSize sets the largest datagram an endpoint receives whole
 // (default 2048 bytes, up to 65507); a larger one is dropped and counted

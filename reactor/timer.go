@@ -1,6 +1,7 @@
 package reactor
 
 import (
+	"errors"
 	"sync/atomic"
 	"time"
 )
@@ -36,6 +37,11 @@ func (t *Timer) Stop() bool {
 	if t.rt != nil {
 		t.rt.Stop()
 	}
+	if t.l != nil {
+		// The loop drops it from its heap when it comes due, or sooner
+		// if stopped timers come to fill half the heap (compactTimers).
+		t.l.timersStopped.Add(1)
+	}
 	return true
 }
 
@@ -46,8 +52,14 @@ func (t *Timer) Stop() bool {
 // a goroutine of its own, not serialized with handlers).
 func (r *Loop) AfterFunc(d time.Duration, f func()) (*Timer, error) { return r.timer(d, 0, f) }
 
-// Every runs f every d until stopped, as AfterFunc runs it once.
-func (r *Loop) Every(d time.Duration, f func()) (*Timer, error) { return r.timer(d, max(d, 1), f) }
+// Every runs f every d until stopped, as AfterFunc runs it once. d must be
+// positive.
+func (r *Loop) Every(d time.Duration, f func()) (*Timer, error) {
+	if d <= 0 {
+		return nil, errors.New("reactor: Every with a non-positive interval")
+	}
+	return r.timer(d, d, f)
+}
 
 func (r *Loop) timer(d, period time.Duration, f func()) (*Timer, error) {
 	if g, ok := r.eng.(*group); ok {
@@ -85,7 +97,8 @@ type Scheduler interface {
 	AfterFunc(d time.Duration, f func()) *Timer
 	// Every runs f every d, the first time d from now, until stopped. A
 	// loop that falls behind skips the missed runs rather than running
-	// them back to back.
+	// them back to back, and keeps the phase. d must be positive: Every
+	// panics otherwise, as time.NewTicker does.
 	Every(d time.Duration, f func()) *Timer
 }
 
@@ -93,7 +106,12 @@ type Scheduler interface {
 func (c *conn) AfterFunc(d time.Duration, f func()) *Timer { return c.loop.arm(d, 0, f) }
 
 // Every implements Scheduler.
-func (c *conn) Every(d time.Duration, f func()) *Timer { return c.loop.arm(d, max(d, 1), f) }
+func (c *conn) Every(d time.Duration, f func()) *Timer {
+	if d <= 0 {
+		panic("reactor: Every with a non-positive interval")
+	}
+	return c.loop.arm(d, d, f)
+}
 
 // timers is a loop's pending timers, a binary min-heap on when. It is
 // touched by the loop goroutine only.
@@ -173,6 +191,31 @@ func (l *eventLoop) pop() *Timer {
 	return t
 }
 
+// compactTimers drops stopped timers from the heap once they are half of
+// it, so that timers armed and stopped long before their deadline (a
+// request timeout, stopped when the reply comes) do not hold memory until
+// then. It costs O(heap), paid at most once per as many Stops.
+func (l *eventLoop) compactTimers() {
+	if stopped := l.timersStopped.Load(); len(l.timers) < 64 || 2*stopped < int64(len(l.timers)) {
+		return
+	}
+	keep := l.timers[:0]
+	for _, t := range l.timers {
+		if t.state.Load() == timerArmed {
+			t.index = len(keep)
+			keep = append(keep, t)
+		} else {
+			t.index = -1
+			l.timersStopped.Add(-1)
+		}
+	}
+	clear(l.timers[len(keep):])
+	l.timers = keep
+	for i := len(keep)/2 - 1; i >= 0; i-- {
+		l.timers.down(i)
+	}
+}
+
 // nextTimer is how long Wait may block for the timers: -1 for no limit.
 // It reads the clock afresh: the turn's time is as old as the turn's work.
 func (l *eventLoop) nextTimer() time.Duration {
@@ -190,17 +233,21 @@ func (l *eventLoop) runTimers() {
 		t := l.timers[0]
 		if t.state.Load() != timerArmed {
 			l.pop()
+			l.timersStopped.Add(-1)
 			continue
 		}
 		if t.period == 0 {
 			l.pop()
 			if !t.state.CompareAndSwap(timerArmed, timerFired) {
+				l.timersStopped.Add(-1)
 				continue // stopped meanwhile
 			}
 		} else {
 			t.when += t.period
 			if t.when <= l.now {
-				t.when = l.now + t.period // fell behind: skip, do not burst
+				// Fell behind: skip the missed runs, do not burst, and
+				// keep the phase.
+				t.when += ((l.now-t.when)/t.period + 1) * t.period
 			}
 			l.timers.down(0)
 		}

@@ -170,3 +170,17 @@ func dialT(t *testing.T, addr net.Addr) net.Conn {
 	t.Cleanup(func() { nc.Close() })
 	return nc
 }
+
+// TestLoopEveryRefusesNonPositive: Loop.Every(0) is an error, not a
+// spinning loop.
+func TestLoopEveryRefusesNonPositive(t *testing.T) {
+	for _, b := range allBackends {
+		t.Run("backend="+b, func(t *testing.T) {
+			l := newLoop(t, b)
+			if tm, err := l.Every(0, func() {}); err == nil {
+				tm.Stop()
+				t.Error("Every(0) returned no error")
+			}
+		})
+	}
+}

@@ -82,8 +82,9 @@ type conn struct {
 	closed   bool
 	closeErr error
 	// CloseGraceful: finishing stops input to the handler; shut says the
-	// FIN is sent; peerActive that the peer sent something after it.
-	finishing, shut, peerActive bool
+	// FIN is sent.
+	finishing, shut bool
+	finishAt        time.Time // when the handler was done: lingerLimit counts from here
 	// active is when a byte last moved (engine.clock), for the idle
 	// sweep; idleQueued: a sweep has queued closeIdle and it has not run.
 	active     atomic.Int64
@@ -299,7 +300,6 @@ const maxRounds = 16
 func (g *conn) pump() gnet.Action {
 	if g.finishing && g.gc.InboundBuffered() > 0 {
 		g.gc.Discard(-1) // nobody will read it: drop it, but do not close on it
-		g.peerActive = true
 	}
 	for i := 0; !g.closeReq && i < maxRounds; i++ {
 		did := false
@@ -348,6 +348,14 @@ func (g *conn) finishStep() gnet.Action {
 	if g.closed || g.closeReq {
 		return gnet.None
 	}
+	if g.finishAt.IsZero() {
+		g.finishAt = time.Now()
+	}
+	if time.Since(g.finishAt) > lingerLimit {
+		// A peer that does not read, or is gone: close anyway.
+		g.closeReq = true
+		return gnet.Close
+	}
 	if g.gc.OutboundBuffered() > 0 || sockopt.Unsent(g.gc.Fd()) > 0 {
 		time.AfterFunc(lingerPoll, func() { g.later(g.finishStep) })
 		return gnet.None
@@ -358,13 +366,30 @@ func (g *conn) finishStep() gnet.Action {
 		time.AfterFunc(lingerLimit, func() { g.later(func() gnet.Action { return gnet.Close }) })
 		if g.gc.InboundBuffered() > 0 {
 			g.gc.Discard(-1)
-			g.peerActive = true
+		}
+		// Input still in the kernel, which gnet has not read yet, would
+		// turn the close into an RST: read it off the socket here.
+		var buf [4096]byte
+		for {
+			n, err := unix.Read(g.gc.Fd(), buf[:])
+			if n > 0 {
+				continue
+			}
+			if err == nil {
+				// The peer's FIN: it has sent all it will; nothing can
+				// reset the answer any more.
+				g.closeReq = true
+				return gnet.Close
+			}
+			if err != unix.EINTR {
+				break
+			}
 		}
 	}
-	if !g.peerActive {
-		g.closeReq = true
-		return gnet.Close
-	}
+	// Wait for the peer's FIN (gnet closes on read EOF itself), whatever
+	// it has sent so far: a client that writes right after connecting may
+	// do so after our FIN, and closing first would reset its connection.
+	// The timer above bounds the wait.
 	return gnet.None
 }
 

@@ -291,7 +291,12 @@ func (nx *netConn) finishGraceful(h reactor.Handler) {
 		// was sending just now, even if the socket is empty this instant.
 		active := len(nx.in) > 0 || nx.sentDraining
 		nx.in = nil
-		_, deadline := nx.e.isDraining()
+		draining, deadline := nx.e.isDraining()
+		// CloseGraceful outside Shutdown waits for the peer's FIN even if
+		// it has sent nothing yet: a client that writes right after
+		// connecting may do so after our FIN, and closing first would
+		// answer its bytes with an RST that can destroy the answer.
+		active = active || (nx.finishing && !draining)
 		if deadline.IsZero() {
 			// CloseGraceful outside Shutdown: nothing else bounds the
 			// wait for the peer's FIN.

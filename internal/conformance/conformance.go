@@ -71,6 +71,8 @@ const (
 	PacketShutdown   Behaviour = "udp-shutdown"      // Shutdown closes endpoints; ListenPacket after it fails
 	PacketDial       Behaviour = "udp-dial"          // DialPacket: a connected endpoint sends and hears its peer
 	IdleTimeout      Behaviour = "idle-timeout"      // a silent connection closes with ErrIdleTimeout, a busy one stays
+	GracefulFlood    Behaviour = "graceful-flood"    // CloseGraceful: answer and EOF, no RST, for a client still sending
+	GracefulBound    Behaviour = "graceful-bound"    // CloseGraceful ends within the linger limit when the peer never reads
 )
 
 // Limits lists, per backend, the behaviours it cannot meet by design and
