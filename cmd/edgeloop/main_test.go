@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/edgeloop/edgeloop/backend"
+	"github.com/edgeloop/edgeloop/protocols/timeproto"
 )
 
 // bin is the edgeloop binary built for these tests.
@@ -362,10 +363,15 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		{"only service disabled", []string{"--echo", ""}, "no service to run"},
 		{"unknown flag", []string{"--frob"}, "flag provided but not defined: -frob"},
 		{"stray argument", []string{"extra"}, `unexpected argument "extra"`},
-		{"idle timeout negative", []string{"--idle-timeout", "-1s"}, "--idle-timeout -1s is negative"},
+		{"idle timeout negative", []string{"--idle-timeout", "-1s"}, "--idle-timeout -1s is out of range"},
+		{"idle timeout too long", []string{"--idle-timeout", "1200h"}, "--idle-timeout 1200h0m0s is out of range"},
+		{"datagram size 0", []string{"--datagram-size", "0"}, "--datagram-size 0 is out of range: give 1 to 65507"},
+		{"datagram size too large", []string{"--datagram-size", "65508"}, "--datagram-size 65508 is out of range"},
+		{"refid at stratum 2 not an address", []string{"--sntp-stratum", "2", "--sntp-refid", "LOCL"}, `--sntp-refid "LOCL": at stratum 2, give the upstream server's IPv4 address`},
+		{"refid missing at stratum 3", []string{"--sntp-stratum", "3"}, `--sntp-refid "": at stratum 3`},
 		{"stratum 0", []string{"--sntp-stratum", "0"}, "--sntp-stratum 0 is out of range: give 1 to 15"},
 		{"stratum 16", []string{"--sntp-stratum", "16"}, "--sntp-stratum 16 is out of range"},
-		{"refid too long", []string{"--sntp-refid", "ABCDE"}, `--sntp-refid "ABCDE": give up to 4 printable ASCII`},
+		{"refid too long", []string{"--sntp-refid", "ABCDE"}, `--sntp-refid "ABCDE": at stratum 1, give up to 4 printable ASCII`},
 		{"daytime without port", []string{"--daytime", "localhost"}, `--daytime "localhost": want HOST:PORT`},
 	}
 	for _, tc := range tests {
@@ -650,5 +656,32 @@ func TestServeTimeServices(t *testing.T) {
 				t.Fatalf("exit code %d after SIGTERM; stderr:\n%s", code, s.stderr)
 			}
 		})
+	}
+}
+
+// TestServeSNTPIdentity: --sntp-stratum and --sntp-refid reach the replies;
+// above stratum 1 the reference ID is the upstream server's IPv4 address.
+func TestServeSNTPIdentity(t *testing.T) {
+	s := startServe(t, 1, "--loops", "1", "--sntp", "127.0.0.1:0", "--sntp-stratum", "2", "--sntp-refid", "10.1.2.3")
+	uc, err := net.Dial("udp", s.addrs["sntp/udp"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	uc.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := uc.Write(timeproto.SNTPRequest(nil, 4, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 100)
+	n, err := uc.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := timeproto.ParseSNTPReply(buf[:n])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Stratum != 2 || p.RefID != [4]byte{10, 1, 2, 3} {
+		t.Errorf("stratum %d, reference ID %v; want 2 and 10.1.2.3", p.Stratum, p.RefID)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
@@ -79,11 +80,15 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	backendName := fs.String("backend", "", "backend `NAME`: one of "+strings.Join(backend.Names(), ", ")+".\n"+
 		"Default: the OS's edge-triggered poller. Refused (exit 2): any other name.")
 	idle := fs.Duration("idle-timeout", 0, "close a TCP connection after `D` (e.g. 30s) without a byte read or\n"+
-		"written; 0, the default, never does. Refused (exit 2): a negative D.")
+		"written; 0, the default, never does. Refused (exit 2): a negative D, or over 24 days.")
+	dgramSize := fs.Int("datagram-size", 2048, "the largest UDP datagram, in `BYTES`, received whole; a larger one is\n"+
+		"dropped and logged, never answered cut short. 1 to 65507. Refused (exit 2): anything else.")
 	stratum := fs.Uint("sntp-stratum", 1, "the `N` SNTP replies give as their stratum, 1 (a primary server)\n"+
 		"to 15. Refused (exit 2): anything else.")
-	refID := fs.String("sntp-refid", "LOCL", "the reference `ID` SNTP replies give: up to 4 ASCII characters\n"+
-		"(a stratum-1 source such as GPS or LOCL). Refused (exit 2): longer, or not ASCII.")
+	refID := fs.String("sntp-refid", "", "the reference `ID` SNTP replies give: at stratum 1, up to 4 ASCII\n"+
+		"characters naming the source (default LOCL); above, the IPv4 address of\n"+
+		"the upstream server (RFC 4330 section 4), required. Refused (exit 2):\n"+
+		"anything else.")
 	loops := fs.Int("loops", min(runtime.NumCPU(), maxLoops), fmt.Sprintf("`N` event loops, from 1 to %d; the default is the number of CPUs.\n"+
 		"Refused (exit 2): anything else.", maxLoops))
 	fs.Usage = func() {
@@ -115,17 +120,31 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if *backendName != "" && !contains(backend.Names(), *backendName) {
 		return fail(exitUsage, "unknown backend %q: the backends are %s", *backendName, strings.Join(backend.Names(), ", "))
 	}
-	if *idle < 0 {
-		return fail(exitUsage, "--idle-timeout %v is negative: give 0 (never) or a duration such as 30s", *idle)
+	if *idle < 0 || *idle > reactor.MaxIdleTimeout {
+		return fail(exitUsage, "--idle-timeout %v is out of range: give 0 (never) or a duration such as 30s, at most 24 days", *idle)
+	}
+	if *dgramSize < 1 || *dgramSize > 65507 {
+		return fail(exitUsage, "--datagram-size %d is out of range: give 1 to 65507 bytes", *dgramSize)
 	}
 	if *stratum < 1 || *stratum > 15 {
 		return fail(exitUsage, "--sntp-stratum %d is out of range: give 1 to 15", *stratum)
 	}
-	if len(*refID) > 4 || strings.IndexFunc(*refID, func(r rune) bool { return r < 0x20 || r > 0x7e }) >= 0 {
-		return fail(exitUsage, "--sntp-refid %q: give up to 4 printable ASCII characters", *refID)
-	}
 	timeServer.SNTP.Stratum = uint8(*stratum)
-	copy(timeServer.SNTP.RefID[:], *refID)
+	switch {
+	case *stratum == 1 && *refID == "":
+		copy(timeServer.SNTP.RefID[:], "LOCL")
+	case *stratum == 1:
+		if len(*refID) > 4 || strings.IndexFunc(*refID, func(r rune) bool { return r < 0x20 || r > 0x7e }) >= 0 {
+			return fail(exitUsage, "--sntp-refid %q: at stratum 1, give up to 4 printable ASCII characters", *refID)
+		}
+		copy(timeServer.SNTP.RefID[:], *refID)
+	default:
+		a, err := netip.ParseAddr(*refID)
+		if err != nil || !a.Is4() {
+			return fail(exitUsage, "--sntp-refid %q: at stratum %d, give the upstream server's IPv4 address", *refID, *stratum)
+		}
+		timeServer.SNTP.RefID = a.As4()
+	}
 	named := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) {
 		if _, ok := addrs[f.Name]; ok {
@@ -154,7 +173,8 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
-	l, err := backend.New(*backendName, reactor.WithLoops(*loops), reactor.WithLogger(log), reactor.WithIdleTimeout(*idle))
+	l, err := backend.New(*backendName, reactor.WithLoops(*loops), reactor.WithLogger(log),
+		reactor.WithIdleTimeout(*idle), reactor.WithDatagramSize(*dgramSize))
 	if err != nil {
 		return fail(exitFailed, "%v", err)
 	}

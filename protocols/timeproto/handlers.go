@@ -96,8 +96,9 @@ func (s *Server) SNTPPacket(pc reactor.PacketConn) reactor.Handler {
 	}}
 }
 
-// replier answers each datagram with what reply makes of it, reading the
-// clock once per datagram.
+// replier answers each datagram with what reply makes of it, given the
+// clock's time when the handler took the datagram (SNTP reads the clock
+// again for its transmit timestamp, as late as it can).
 type replier struct {
 	pc    reactor.PacketConn
 	s     *Server
