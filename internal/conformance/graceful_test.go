@@ -80,11 +80,12 @@ func TestGracefulCloseBounded(t *testing.T) {
 	ForEachBackend(t, GracefulBound, func(t *testing.T, backend string) {
 		t.Parallel() // each waits out the 5 s limit
 		addr, closed := listenAnswer(t, backend, answer)
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer unix.Close(fd)
+		unix.CloseOnExec(fd)
 		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 2048)
 		ta := addr.(*net.TCPAddr)
 		sa := &unix.SockaddrInet4{Port: ta.Port}
