@@ -29,6 +29,14 @@ type Conn interface {
 	// again once the socket drains. A reset peer gives EPIPE or ECONNRESET,
 	// never SIGPIPE.
 	Write(p []byte) (int, error)
+	// Writev writes the concatenation of bufs, as much as the socket
+	// takes, in one gathered system call (sendmsg on Linux): a header and
+	// a large payload go out without being copied into one buffer. Like
+	// Write, it returns the count and ErrWouldBlock when the socket took
+	// less than all; Advance(bufs, n) gives what is left. It neither
+	// modifies nor keeps bufs or their bytes: the caller keeps them alive
+	// and unchanged until they are sent.
+	Writev(bufs [][]byte) (int, error)
 	// Close closes the connection now; output the handler still holds is
 	// dropped. HandleClose runs with a nil error once the handler call that
 	// closed it has returned. Closing twice returns ErrClosed.
@@ -163,6 +171,60 @@ func (c *conn) Write(p []byte) (int, error) {
 		c.flags &^= fWritable
 		return 0, os.NewSyscallError("write", errno)
 	}
+}
+
+// Writev implements Conn.Writev.
+func (c *conn) Writev(bufs [][]byte) (int, error) {
+	if c.flags&fClosed != 0 {
+		return 0, ErrClosed
+	}
+	total := 0
+	for _, b := range bufs {
+		total += len(b)
+	}
+	if total == 0 {
+		return 0, nil
+	}
+	for {
+		n, errno := c.loop.rawWritev(int(c.fd), bufs)
+		if errno == 0 {
+			c.loop.spent += n
+			c.active = c.loop.tick
+		}
+		switch {
+		case errno == 0 && n == total:
+			return n, nil
+		case errno == 0:
+			// Short: the socket is full, or there were more buffers than
+			// one call takes (maxIov); either way the caller comes back.
+			if n < c.loop.iovBytes {
+				c.flags &^= fWritable
+			}
+			return n, ErrWouldBlock
+		case errno == unix.EAGAIN:
+			c.flags &^= fWritable
+			return 0, ErrWouldBlock
+		case errno == unix.EINTR:
+			continue
+		}
+		c.flags &^= fWritable
+		return 0, os.NewSyscallError("sendmsg", errno)
+	}
+}
+
+// Advance drops the first n bytes of bufs, as Writev's caller does after
+// a partial write: it skips the buffers sent whole and reslices the next
+// one, in place (the slice headers in bufs, never the bytes), and returns
+// the rest. It allocates nothing.
+func Advance(bufs [][]byte, n int) [][]byte {
+	for len(bufs) > 0 && n >= len(bufs[0]) {
+		n -= len(bufs[0])
+		bufs = bufs[1:]
+	}
+	if len(bufs) > 0 {
+		bufs[0] = bufs[0][n:]
+	}
+	return bufs
 }
 
 // Close implements Conn.Close.

@@ -52,3 +52,17 @@ func prepare(fd int, err error) (int, error) {
 	setNoSigpipe(fd)
 	return fd, nil
 }
+
+// rawWritev sends bufs with one sendmsg through package unix, which
+// allocates its iovecs per call; SO_NOSIGPIPE stands for MSG_NOSIGNAL.
+func (l *eventLoop) rawWritev(fd int, bufs [][]byte) (int, unix.Errno) {
+	l.iovBytes = 0
+	for _, b := range bufs {
+		l.iovBytes += len(b)
+	}
+	n, err := unix.SendmsgBuffers(fd, bufs, nil, nil, 0)
+	if err != nil {
+		return 0, err.(unix.Errno)
+	}
+	return n, 0
+}

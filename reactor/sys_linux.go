@@ -35,3 +35,38 @@ func accept(lfd int) (int, error) {
 func newSocket(domain int) (int, error) {
 	return unix.Socket(domain, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 }
+
+// maxIov is the most buffers one Writev sends (the kernel allows 1024).
+const maxIov = 64
+
+// rawWritev sends bufs with one sendmsg(MSG_NOSIGNAL) over an iovec array
+// and a msghdr the loop owns, so that it allocates nothing (unix.Writev has
+// no MSG_NOSIGNAL, and a reset peer must give EPIPE, not SIGPIPE). It sends
+// at most maxIov non-empty buffers and records their bytes in l.iovBytes.
+// Non-blocking socket: the call returns at once, so RawSyscall is sound, as
+// for rawRead.
+func (l *eventLoop) rawWritev(fd int, bufs [][]byte) (int, unix.Errno) {
+	if l.iov == nil {
+		l.iov = make([]unix.Iovec, 0, maxIov)
+		l.msg = new(unix.Msghdr)
+	}
+	iov := l.iov[:0]
+	l.iovBytes = 0
+	for _, b := range bufs {
+		if len(b) == 0 {
+			continue
+		}
+		if len(iov) == maxIov {
+			break
+		}
+		iov = append(iov, unix.Iovec{Base: &b[0]})
+		iov[len(iov)-1].SetLen(len(b))
+		l.iovBytes += len(b)
+	}
+	l.msg.Iov = &iov[0]
+	l.msg.SetIovlen(len(iov))
+	r, _, e := unix.RawSyscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(l.msg)), unix.MSG_NOSIGNAL)
+	clear(iov) // keep no reference to the caller's memory
+	l.msg.Iov = nil
+	return int(r), e
+}

@@ -448,6 +448,20 @@ func (g *conn) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// Writev implements reactor.Conn with gnet's Writev, which copies into
+// gnet's outbound buffer whatever the socket does not take at once. gnet
+// reslices the buffers it is given, so it gets a copy of bufs' headers.
+func (g *conn) Writev(bufs [][]byte) (int, error) {
+	if g.closed || g.closeReq {
+		return 0, reactor.ErrClosed
+	}
+	n, err := g.gc.Writev(append([][]byte(nil), bufs...))
+	if n > 0 {
+		g.touch()
+	}
+	return n, err
+}
+
 // Close implements reactor.Conn.
 func (g *conn) Close() error {
 	if g.closed || g.closeReq {

@@ -409,6 +409,24 @@ func (nx *netConn) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// Writev implements reactor.Conn with writev(2) (net.Buffers), blocking
+// like Write. It copies bufs' slice headers, never the bytes, so bufs is
+// left as it was.
+func (nx *netConn) Writev(bufs [][]byte) (int, error) {
+	if nx.closed {
+		return 0, reactor.ErrClosed
+	}
+	if _, deadline := nx.e.isDraining(); !deadline.IsZero() {
+		nx.nc.SetWriteDeadline(deadline)
+	}
+	nb := append(net.Buffers(nil), bufs...) // WriteTo consumes its receiver
+	n, err := nb.WriteTo(nx.nc)
+	if n > 0 {
+		nx.touch()
+	}
+	return int(n), err
+}
+
 // Close implements reactor.Conn.
 func (nx *netConn) Close() error {
 	if nx.closed {
