@@ -197,7 +197,7 @@ func (c *conn) Writev(bufs [][]byte) (int, error) {
 		case errno == 0:
 			// Short: the socket is full, or there were more buffers than
 			// one call takes (maxIov); either way the caller comes back.
-			if n < c.loop.iovBytes {
+			if n < c.loop.wv.iovBytes {
 				c.flags &^= fWritable
 			}
 			return n, ErrWouldBlock

@@ -42,20 +42,18 @@ type eventLoop struct {
 	p         poller.Poller
 	lt        poller.LevelTriggered // non-nil when p reports levels, not edges
 	events    []poller.Event
-	conns     []*conn      // indexed by fd: connections and listeners
-	ready     []*conn      // entries to serve this turn
-	carry     []*conn      // entries that ran out of budget, served after the next turn's events
-	spare     []*conn      // the previous turn's ready list, reused
-	buf       []byte       // shared read buffer (Conn.ReadBuffer)
-	iov       []unix.Iovec // Writev's iovec array (Linux), made at first use
-	msg       *unix.Msghdr // and its msghdr (Linux)
-	iovBytes  int          // the bytes the last rawWritev offered
-	rx        *rxBatch     // datagrams received, for the endpoint being served (nil: no endpoint yet)
-	tx        *txBatch     // datagrams queued by the endpoint being served
-	dgramSize int          // largest datagram received whole (WithDatagramSize)
-	dgramRecv int          // bytes of the receive vector
-	budget    int          // bytes per entry per turn
-	spent     int          // bytes the entry being served has moved this turn
+	conns     []*conn     // indexed by fd: connections and listeners
+	ready     []*conn     // entries to serve this turn
+	carry     []*conn     // entries that ran out of budget, served after the next turn's events
+	spare     []*conn     // the previous turn's ready list, reused
+	buf       []byte      // shared read buffer (Conn.ReadBuffer)
+	wv        writevState // what rawWritev reuses, per OS
+	rx        *rxBatch    // datagrams received, for the endpoint being served (nil: no endpoint yet)
+	tx        *txBatch    // datagrams queued by the endpoint being served
+	dgramSize int         // largest datagram received whole (WithDatagramSize)
+	dgramRecv int         // bytes of the receive vector
+	budget    int         // bytes per entry per turn
+	spent     int         // bytes the entry being served has moved this turn
 	gen       uint32
 	turns     uint64 // loop turns so far, for tests that check the loop does not spin
 	tick      uint32 // the loop's clock in milliseconds (wraps), stamped on active connections

@@ -53,12 +53,18 @@ func prepare(fd int, err error) (int, error) {
 	return fd, nil
 }
 
+// writevState keeps only the bytes the last call offered: package unix
+// makes the iovecs.
+type writevState struct {
+	iovBytes int
+}
+
 // rawWritev sends bufs with one sendmsg through package unix, which
 // allocates its iovecs per call; SO_NOSIGPIPE stands for MSG_NOSIGNAL.
 func (l *eventLoop) rawWritev(fd int, bufs [][]byte) (int, unix.Errno) {
-	l.iovBytes = 0
+	l.wv.iovBytes = 0
 	for _, b := range bufs {
-		l.iovBytes += len(b)
+		l.wv.iovBytes += len(b)
 	}
 	n, err := unix.SendmsgBuffers(fd, bufs, nil, nil, 0)
 	if err != nil {

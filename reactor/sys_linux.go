@@ -58,22 +58,31 @@ func newSocket(domain int) (int, error) {
 	return unix.Socket(domain, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 }
 
+// writevState is the iovec array and msghdr rawWritev reuses, made at its
+// first use.
+type writevState struct {
+	iov      []unix.Iovec
+	msg      *unix.Msghdr
+	iovBytes int // the bytes the last call offered
+}
+
 // maxIov is the most buffers one Writev sends (the kernel allows 1024).
 const maxIov = 64
 
 // rawWritev sends bufs with one sendmsg(MSG_NOSIGNAL) over an iovec array
 // and a msghdr the loop owns, so that it allocates nothing (unix.Writev has
 // no MSG_NOSIGNAL, and a reset peer must give EPIPE, not SIGPIPE). It sends
-// at most maxIov non-empty buffers and records their bytes in l.iovBytes.
+// at most maxIov non-empty buffers and records their bytes in w.iovBytes.
 // Non-blocking socket: the call returns at once, so RawSyscall is sound, as
 // for rawRead.
 func (l *eventLoop) rawWritev(fd int, bufs [][]byte) (int, unix.Errno) {
-	if l.iov == nil {
-		l.iov = make([]unix.Iovec, 0, maxIov)
-		l.msg = new(unix.Msghdr)
+	w := &l.wv
+	if w.iov == nil {
+		w.iov = make([]unix.Iovec, 0, maxIov)
+		w.msg = new(unix.Msghdr)
 	}
-	iov := l.iov[:0]
-	l.iovBytes = 0
+	iov := w.iov[:0]
+	w.iovBytes = 0
 	for _, b := range bufs {
 		if len(b) == 0 {
 			continue
@@ -83,12 +92,12 @@ func (l *eventLoop) rawWritev(fd int, bufs [][]byte) (int, unix.Errno) {
 		}
 		iov = append(iov, unix.Iovec{Base: &b[0]})
 		iov[len(iov)-1].SetLen(len(b))
-		l.iovBytes += len(b)
+		w.iovBytes += len(b)
 	}
-	l.msg.Iov = &iov[0]
-	l.msg.SetIovlen(len(iov))
-	r, _, e := unix.RawSyscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(l.msg)), unix.MSG_NOSIGNAL)
+	w.msg.Iov = &iov[0]
+	w.msg.SetIovlen(len(iov))
+	r, _, e := unix.RawSyscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(w.msg)), unix.MSG_NOSIGNAL)
 	clear(iov) // keep no reference to the caller's memory
-	l.msg.Iov = nil
+	w.msg.Iov = nil
 	return int(r), e
 }
