@@ -19,6 +19,7 @@ import (
 
 	"github.com/edgeloop/edgeloop/backend"
 
+	"github.com/edgeloop/edgeloop/protocols/array"
 	"github.com/edgeloop/edgeloop/protocols/echo"
 	"github.com/edgeloop/edgeloop/protocols/timeproto"
 	"github.com/edgeloop/edgeloop/reactor"
@@ -38,12 +39,16 @@ type service struct {
 // set by flags.
 var timeServer = &timeproto.Server{}
 
+// arrayService is the NPY round-trip service; flags set its limits.
+var arrayService = &array.Service{}
+
 // services lists what serve runs, in the order it starts them.
 var services = []service{
 	{name: "echo", addr: "127.0.0.1:7007", help: "RFC 862 echo over TCP and UDP", factory: echo.New, packet: echo.NewPacket},
 	{name: "daytime", addr: "127.0.0.1:7013", help: "RFC 867 daytime over TCP and UDP", factory: timeServer.Daytime, packet: timeServer.DaytimePacket},
 	{name: "time", addr: "127.0.0.1:7037", help: "RFC 868 time over TCP and UDP", factory: timeServer.Time, packet: timeServer.TimePacket},
 	{name: "sntp", addr: "127.0.0.1:7123", help: "SNTP (RFC 4330) over UDP", packet: timeServer.SNTPPacket},
+	{name: "array", addr: "127.0.0.1:7070", help: "NPY array round trips over TCP (numpy's .npy format)", factory: arrayService.Factory},
 }
 
 // shutdownGrace bounds how long serve waits for handlers to flush on exit.
@@ -89,6 +94,11 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		"characters naming the source (default LOCL); above, the IPv4 address of\n"+
 		"the upstream server (RFC 4330 section 4), required. Refused (exit 2):\n"+
 		"anything else.")
+	maxArray := fs.Int64("max-array", array.DefaultMaxArray, "the largest array, in `BYTES` of data, one connection may send; a larger\n"+
+		"header gets an error line. Default: 1 GiB, or --array-memory if smaller.\n"+
+		"Refused (exit 2): below 1, or over --array-memory.")
+	arrayMemory := fs.Int64("array-memory", 2*array.DefaultMaxArray, "`BYTES` of array data all connections together may hold; an array that\n"+
+		"does not fit waits, unread, until memory is free. Refused (exit 2): below 1.")
 	loops := fs.Int("loops", min(runtime.NumCPU(), maxLoops), fmt.Sprintf("`N` event loops, from 1 to %d; the default is the number of CPUs.\n"+
 		"Refused (exit 2): anything else.", maxLoops))
 	fs.Usage = func() {
@@ -129,6 +139,19 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if *stratum < 1 || *stratum > 15 {
 		return fail(exitUsage, "--sntp-stratum %d is out of range: give 1 to 15", *stratum)
 	}
+	if *arrayMemory < 1 {
+		return fail(exitUsage, "--array-memory %d is out of range: give at least 1 byte", *arrayMemory)
+	}
+	maxArraySet := false
+	fs.Visit(func(f *flag.Flag) { maxArraySet = maxArraySet || f.Name == "max-array" })
+	if !maxArraySet {
+		*maxArray = min(*maxArray, *arrayMemory) // the default gives way to a smaller --array-memory
+	}
+	if *maxArray < 1 || *maxArray > *arrayMemory {
+		return fail(exitUsage, "--max-array %d is out of range: give 1 to --array-memory (%d) bytes", *maxArray, *arrayMemory)
+	}
+	arrayService.Limits.MaxData = *maxArray
+	arrayService.Memory = array.NewBudget(*arrayMemory)
 	timeServer.SNTP.Stratum = uint8(*stratum)
 	switch {
 	case *stratum == 1 && *refID == "":
