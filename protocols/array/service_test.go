@@ -21,9 +21,9 @@ import (
 const deadline = 20 * time.Second
 
 // serve runs the service on backend name and returns its address.
-func serve(t *testing.T, name string, s *array.Service) string {
+func serve(t *testing.T, name string, s *array.Service, opts ...reactor.Option) string {
 	t.Helper()
-	l, err := backend.New(name, reactor.WithLoops(1))
+	l, err := backend.New(name, append([]reactor.Option{reactor.WithLoops(1)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,6 +286,27 @@ func TestNumpyRoundTrip(t *testing.T) {
 			if n < 60 {
 				t.Errorf("numpy round-tripped %d arrays, want the whole spread", n)
 			}
+		})
+	}
+}
+
+// TestStalledClientFreesMemory: a client that sends a header and part of
+// its array, then stalls, is closed by the idle timeout, and its array's
+// memory goes back to the budget.
+func TestStalledClientFreesMemory(t *testing.T) {
+	u1, _ := array.ParseDType("|u1")
+	for _, b := range backend.Names() {
+		t.Run("backend="+b, func(t *testing.T) {
+			mem := array.NewBudget(1 << 20)
+			addr := serve(t, b, &array.Service{Memory: mem}, reactor.WithIdleTimeout(200*time.Millisecond))
+			nc := dial(t, addr)
+			msg := npy(t, array.Header{Descr: u1, Shape: []int{1 << 20}}, make([]byte, 1<<20))
+			nc.Write(msg[:4096])
+			waitUsed(t, mem, 1<<20)
+			if _, err := io.ReadAll(nc); err != nil { // the idle close
+				t.Fatalf("stalled client: %v, want EOF from the idle timeout", err)
+			}
+			waitUsed(t, mem, 0)
 		})
 	}
 }
