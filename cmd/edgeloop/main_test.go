@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/edgeloop/edgeloop/backend"
+	"github.com/edgeloop/edgeloop/protocols/array"
 	"github.com/edgeloop/edgeloop/protocols/timeproto"
 )
 
@@ -686,5 +687,72 @@ func TestServeSNTPIdentity(t *testing.T) {
 	}
 	if p.Stratum != 2 || p.RefID != [4]byte{10, 1, 2, 3} {
 		t.Errorf("stratum %d, reference ID %v; want 2 and 10.1.2.3", p.Stratum, p.RefID)
+	}
+}
+
+// TestServeArrayMemoryReturns: a client that sends the header of a 256 MiB
+// array, 200 MiB of it, and then resets the connection leaves no buffer
+// behind: the server's resident memory returns to near where it started.
+func TestServeArrayMemoryReturns(t *testing.T) {
+	s := startServe(t, 1, "--loops", "1", "--array", "127.0.0.1:0")
+	pid := s.cmd.Process.Pid
+	base := rssKB(t, pid)
+	u1, err := array.ParseDType("|u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr, err := array.AppendHeader(nil, array.Header{Descr: u1, Shape: []int{256 << 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := net.Dial("tcp", s.addrs["array"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(60 * time.Second))
+	if _, err := nc.Write(hdr); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nc.Write(make([]byte, 200<<20)); err != nil {
+		t.Fatal(err)
+	}
+	waitRSS(t, pid, "the array to fill", func(kb int64) bool { return kb > base+150<<10 })
+	nc.(*net.TCPConn).SetLinger(0)
+	nc.Close() // an RST mid-array
+	waitRSS(t, pid, "the array's memory to be returned", func(kb int64) bool { return kb < base+32<<10 })
+	t.Logf("RSS %d KiB at start, back to %d KiB", base, rssKB(t, pid))
+}
+
+// rssKB reads a process's resident set size.
+func rssKB(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("/proc", fmt.Sprint(pid), "status"))
+	if err != nil {
+		t.Skipf("no /proc here: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		var kb int64
+		if n, _ := fmt.Sscanf(line, "VmRSS: %d kB", &kb); n == 1 {
+			return kb
+		}
+	}
+	t.Fatal("no VmRSS in /proc/PID/status")
+	return 0
+}
+
+// waitRSS waits up to 30 s for the process's RSS to satisfy ok.
+func waitRSS(t *testing.T, pid int, what string, ok func(kb int64) bool) {
+	t.Helper()
+	end := time.Now().Add(30 * time.Second)
+	for {
+		kb := rssKB(t, pid)
+		if ok(kb) {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("waited 30 s for %s; RSS is %d KiB", what, kb)
+		}
+		time.Sleep(10 * time.Millisecond) // polling /proc, with a deadline
 	}
 }

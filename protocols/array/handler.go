@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/edgeloop/edgeloop/reactor"
 )
@@ -253,12 +256,38 @@ func (h *Handler) next() {
 	h.state, h.got, h.preLen = stPreamble, 0, 0
 }
 
-// release gives the array's memory back to the budget.
+// release gives the array's memory back to the budget, and a large one
+// back to the operating system.
 func (h *Handler) release() {
 	if h.reserved > 0 && h.data != nil {
 		h.mem.release(h.reserved)
+		if h.reserved >= returnThreshold {
+			h.data = nil // unreachable before the collection below
+			returnMemory()
+		}
 	}
 	h.reserved, h.data = 0, nil
+}
+
+// returnThreshold is the array size from which its release hands memory
+// back to the operating system at once.
+const returnThreshold = 64 << 20
+
+// lastReturn is when returnMemory last ran (UnixNano).
+var lastReturn atomic.Int64
+
+// returnMemory runs a collection and returns freed pages to the operating
+// system (debug.FreeOSMemory), on a goroutine of its own, at most once a
+// second. Without it a released array stays resident: nothing else
+// allocates to trigger a collection (the runtime forces one only every two
+// minutes), and the scavenger then returns pages only gradually.
+func returnMemory() {
+	now := time.Now().UnixNano()
+	last := lastReturn.Load()
+	if now-last < int64(time.Second) || !lastReturn.CompareAndSwap(last, now) {
+		return
+	}
+	go debug.FreeOSMemory()
 }
 
 // fail answers bad input with one line and closes gracefully: the line
