@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -85,6 +86,7 @@ type Handler struct {
 	data     []byte // the array, at exactly its size
 	reserved int64  // bytes taken from the budget
 	waiting  bool   // registered with the budget, not woken yet
+	big      bool   // held an array of returnThreshold or more
 	out      [][]byte
 	outBufs  [3][]byte
 }
@@ -207,7 +209,16 @@ func (h *Handler) reserve() bool {
 		h.waiting = true
 		return false
 	}
+	if h.big && h.reserved >= returnThreshold {
+		// The previous large array is garbage, but nothing has collected
+		// it: allocated now, this one would double the heap (GOGC lets it
+		// grow to twice the live heap first). A collection first lets it
+		// reuse the same pages. It is cheap: arrays are pointer-free, so
+		// marking skips them.
+		runtime.GC()
+	}
 	h.data = make([]byte, h.reserved) // once, at exactly the data size
+	h.big = h.big || h.reserved >= returnThreshold
 	h.state = stData
 	return true
 }
@@ -256,21 +267,17 @@ func (h *Handler) next() {
 	h.state, h.got, h.preLen = stPreamble, 0, 0
 }
 
-// release gives the array's memory back to the budget, and a large one
-// back to the operating system.
+// release gives the array's memory back to the budget.
 func (h *Handler) release() {
 	if h.reserved > 0 && h.data != nil {
 		h.mem.release(h.reserved)
-		if h.reserved >= returnThreshold {
-			h.data = nil // unreachable before the collection below
-			returnMemory()
-		}
 	}
 	h.reserved, h.data = 0, nil
 }
 
-// returnThreshold is the array size from which its release hands memory
-// back to the operating system at once.
+// returnThreshold is the array size from which a connection that held one
+// hands memory back to the operating system when it ends. While it lives,
+// the next array reuses the freed heap instead of faulting fresh pages in.
 const returnThreshold = 64 << 20
 
 // lastReturn is when returnMemory last ran (UnixNano).
@@ -304,4 +311,9 @@ func (h *Handler) fail(err error) error {
 // HandleClose implements reactor.CloseHandler: memory goes back to the
 // budget, and the array to the garbage collector, however the connection
 // ended.
-func (h *Handler) HandleClose(error) { h.release() }
+func (h *Handler) HandleClose(error) {
+	h.release()
+	if h.big {
+		returnMemory()
+	}
+}
