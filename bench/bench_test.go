@@ -62,6 +62,13 @@ func BenchmarkChurn(b *testing.B) { benchProtocol(b, benchkit.Churn) }
 // a round took. The floor has no timers and is skipped.
 func BenchmarkTimers(b *testing.B) { benchProtocol(b, benchkit.Timers) }
 
+// BenchmarkArray is large NPY arrays round-tripped over one connection,
+// b.N arrays in all: ns/op is one round trip, GB/s the array data
+// round-tripped per second (each byte counted once), the server's figures
+// are per GiB of it (srv-us/GiB, srv-allocs/GiB), and srv-peak-rss-KB is
+// the server's peak resident set over its life (VmHWM).
+func BenchmarkArray(b *testing.B) { benchProtocol(b, benchkit.Array) }
+
 func benchProtocol(b *testing.B, protocol string) {
 	if !benchkit.CanPin() {
 		b.Log("fewer than 2 CPUs: server and load generator share them")
@@ -99,6 +106,9 @@ func benchCell(b *testing.B, srv string, w benchkit.Workload) {
 	switch w.Protocol {
 	case benchkit.Timers:
 		b.ReportMetric(s.RoundUs, "round-us")
+	case benchkit.Array:
+		b.ReportMetric(s.MBps/1e3, "GB/s")
+		b.ReportMetric(float64(s.PeakRSSKB), "srv-peak-rss-KB")
 	case benchkit.UDP, benchkit.Churn:
 		b.ReportMetric(s.ReqPerSec, per+"/s")
 		b.ReportMetric(float64(s.Lost), "lost")

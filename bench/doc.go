@@ -24,8 +24,14 @@
 // BenchmarkUDP echoes 64-byte datagrams from 64 sockets (srv-us/datagram,
 // lost); BenchmarkChurn connects to the TCP time service over and over
 // (srv-us/conn); BenchmarkTimers arms and fires 100 000 timers per round on
-// the server's loop (srv-us/timer, srv-allocs/timer, round-us). A backend
-// that cannot serve a benchmark's service is skipped with the reason.
+// the server's loop (srv-us/timer, srv-allocs/timer, round-us).
+// BenchmarkArray/size=64MiB/... and size=256MiB round-trip NPY arrays over
+// one connection: ns/op is a round trip, GB/s the array data round-tripped
+// per second (each byte counted once, not once each way), srv-us/GiB the
+// server's CPU per GiB of it, and srv-peak-rss-KB the server's peak
+// resident set (VmHWM), against a C floor that receives each array into one
+// reused buffer and sends it back with blocking calls. A backend that
+// cannot serve a benchmark's service is skipped with the reason.
 //
 // edgeloop bench runs the same cells interleaved over repetitions and draws
 // the table and chart. See internal/benchkit for how a cell is measured.

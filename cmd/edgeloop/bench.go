@@ -20,28 +20,31 @@ import (
 	"golang.org/x/term"
 )
 
-// protocols maps a --protocols name to its rows: the workload, and the
-// connection counts it has unless --conns gives others.
+// protocols maps a --protocols name to its rows: the workload, the sizes
+// it comes in, and the connection counts it has unless --conns gives
+// others.
 var protocols = map[string]struct {
 	w     benchkit.Workload
 	conns []int // nil: --conns does not apply
+	sizes []int // a row per size, in this order; nil: w.Size alone
 }{
-	"echo":     {benchkit.Workload{Protocol: benchkit.Echo, Size: 64}, []int{64, 1000}},
-	"echo16k":  {benchkit.Workload{Protocol: benchkit.Echo, Size: 16 << 10}, []int{64}},
-	"partial":  {benchkit.Workload{Protocol: benchkit.Echo, Size: 64, Rate: benchkit.PartialRate}, []int{64, 1000}},
-	"fairness": {benchkit.FairnessWorkload, nil},
-	"udp":      {benchkit.Workload{Protocol: benchkit.UDP, Size: 64}, []int{benchkit.UDPWorkload.Conns}},
-	"churn":    {benchkit.ChurnWorkload, nil},
-	"timers":   {benchkit.TimersWorkload, nil},
+	"echo":     {benchkit.Workload{Protocol: benchkit.Echo, Size: 64}, []int{64, 1000}, nil},
+	"echo16k":  {benchkit.Workload{Protocol: benchkit.Echo, Size: 16 << 10}, []int{64}, nil},
+	"partial":  {benchkit.Workload{Protocol: benchkit.Echo, Size: 64, Rate: benchkit.PartialRate}, []int{64, 1000}, nil},
+	"fairness": {benchkit.FairnessWorkload, nil, nil},
+	"udp":      {benchkit.Workload{Protocol: benchkit.UDP, Size: 64}, []int{benchkit.UDPWorkload.Conns}, nil},
+	"churn":    {benchkit.ChurnWorkload, nil, nil},
+	"timers":   {benchkit.TimersWorkload, nil, nil},
+	"array":    {benchkit.ArrayWorkloads[0], nil, []int{benchkit.ArrayWorkloads[0].Size, benchkit.ArrayWorkloads[1].Size}},
 }
 
 // defaultProtocols are the rows of a default run, the same as go test
 // -bench ./bench runs (benchkit.DefaultWorkloads): every protocol, in the
 // order the help lists them.
-const defaultProtocols = "echo,echo16k,partial,fairness,udp,churn,timers"
+const defaultProtocols = "echo,echo16k,partial,fairness,udp,churn,timers,array"
 
 // protocolList names the protocols for messages.
-const protocolList = "echo, echo16k, partial, fairness, udp, churn, timers"
+const protocolList = "echo, echo16k, partial, fairness, udp, churn, timers, array"
 
 // benchWorkloads turns --protocols, --conns and --rate into table rows, in
 // the order the protocols are listed.
@@ -65,6 +68,14 @@ func benchWorkloads(protos, conns string, rate float64) ([]benchkit.Workload, er
 		proto, ok := protocols[p]
 		if !ok {
 			return nil, fmt.Errorf("unknown protocol %q: the protocols are %s", p, protocolList)
+		}
+		if proto.sizes != nil {
+			for _, size := range proto.sizes {
+				w := proto.w
+				w.Size = size
+				workloads = append(workloads, w)
+			}
+			continue
 		}
 		if proto.conns == nil {
 			workloads = append(workloads, proto.w)
@@ -122,7 +133,9 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		"partial (64 B ping-pong paced to --rate), fairness (4 peers echoing 1 MiB beside\n"+
 		"a 1 KiB probe), udp (64 B UDP echo, one datagram in flight per socket), churn\n"+
 		"(16 clients at a time connecting to the TCP time service, RFC 868), timers\n"+
-		"(rounds of 100000 timers spread over 100 ms on the server's loop). Default: all.\n"+
+		"(rounds of 100000 timers spread over 100 ms on the server's loop), array\n"+
+		"(64 MiB and 256 MiB NPY arrays round-tripped over one connection: GB/s, CPU\n"+
+		"per GiB, the server's peak RSS; needs about 1.5 GiB of memory). Default: all.\n"+
 		"Refused (exit 2): an empty LIST, an unknown or repeated name.")
 	conns := fs.String("conns", "", fmt.Sprintf("comma-separated `LIST` of connection counts for echo, echo16k and partial,\n"+
 		"and of sockets for udp, each from 1 to %d (the open-file limit less %d).\n"+
@@ -149,8 +162,9 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 			"the same echo to --rate requests per second so that the server mostly waits;\n"+
 			"the fairness row times a small request beside bulk peers on the same loop.\n"+
 			"The udp row echoes datagrams (a backend without them gets n/a), the churn row\n"+
-			"costs a whole connection (accept to close) and the timers row a timer armed\n"+
-			"and fired on the server's loop (the floor has none: n/a).\n\nFlags:\n")
+			"costs a whole connection (accept to close), the timers row a timer armed\n"+
+			"and fired on the server's loop (the floor has none: n/a), and the array rows\n"+
+			"a GiB of NPY array data received and sent back, and the server's peak memory.\n\nFlags:\n")
 		printFlags(fs)
 	}
 	if err := fs.Parse(args); err != nil {

@@ -19,18 +19,23 @@ func TestBenchWorkloads(t *testing.T) {
 			"echo/size=64/conns=64", "echo/size=64/conns=1000", "echo/size=16384/conns=64",
 			"echo/size=64/conns=64/rate=80000", "echo/size=64/conns=1000/rate=80000",
 			"fairness/bulk=4x1MiB/probe=1KiB",
-			"udp/size=64/socks=64", "churn/time/conns=16", "timers/n=100000/spread=100ms"}, false},
+			"udp/size=64/socks=64", "churn/time/conns=16", "timers/n=100000/spread=100ms",
+			"array/size=64MiB", "array/size=256MiB"}, false},
 		{"--conns applies to the echo rows, not fairness", "partial,fairness", "8", 500, []string{
 			"echo/size=64/conns=8/rate=500", "fairness/bulk=4x1MiB/probe=1KiB"}, false},
 		{"issue 8's rows", "udp,churn,timers", "", 1, []string{
 			"udp/size=64/socks=64", "churn/time/conns=16", "timers/n=100000/spread=100ms"}, false},
 		{"--conns applies to udp's sockets, not churn or timers", "timers,udp,churn", "8,100", 1, []string{
 			"timers/n=100000/spread=100ms", "udp/size=64/socks=8", "udp/size=64/socks=100", "churn/time/conns=16"}, false},
+		{"issue 9's rows, one connection whatever --conns says", "array", "8,100", 1, []string{
+			"array/size=64MiB", "array/size=256MiB"}, false},
+		{"array among others, in the order given", "echo16k,array,timers", "", 1, []string{
+			"echo/size=16384/conns=64", "array/size=64MiB", "array/size=256MiB", "timers/n=100000/spread=100ms"}, false},
 		{"protocols in the order given", "fairness,echo16k", "", 1, []string{
 			"fairness/bulk=4x1MiB/probe=1KiB", "echo/size=16384/conns=64"}, false},
 		{"unknown protocol", "echo,nosuch", "", 1, []string{`unknown protocol "nosuch"`}, true},
 		{"the error lists every protocol", "tcp", "", 1, []string{
-			`unknown protocol "tcp": the protocols are echo, echo16k, partial, fairness, udp, churn, timers`}, true},
+			`unknown protocol "tcp": the protocols are echo, echo16k, partial, fairness, udp, churn, timers, array`}, true},
 		{"conns out of range", "echo", "64,0", 1, []string{"--conns 0 is out of range"}, true},
 		{"rate out of range", "partial", "", 0, []string{"--rate 0 is out of range"}, true},
 	} {

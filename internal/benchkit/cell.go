@@ -7,14 +7,16 @@ import (
 	"time"
 )
 
-// Workload is one row of the benchmark table. A later protocol (large
-// arrays, idle memory) is one more Workload value.
+// Workload is one row of the benchmark table. A later protocol (idle
+// memory) is one more Workload value.
 type Workload struct {
-	Protocol string // Echo, Fairness, UDP, Churn or Timers
-	Size     int    // message bytes; for Fairness, the probe's; for UDP, each datagram's
+	Protocol string // Echo, Fairness, UDP, Churn, Timers or Array
+	// Size is the message bytes; for Fairness, the probe's; for UDP, each
+	// datagram's; for Array, the array data's (the NPY header is extra).
+	Size int
 	// Conns is the concurrent connections; for Fairness, the bulk peers
 	// (the probe is one more); for UDP, the client sockets; for Churn, the
-	// connections open at a time.
+	// connections open at a time. Array has one connection and ignores it.
 	Conns int
 	// Rate, for Echo, is the target round trips per second over all
 	// connections, paced by the load generator so that the server is not
@@ -51,14 +53,21 @@ const (
 	// round after round until the window ends. There is no load: the
 	// parent asks the server for each round over its stdin.
 	Timers = "timers"
+	// Array is large NPY arrays round-tripped (protocols/array): one
+	// connection writes a Size-byte array, reads its echo and writes the
+	// next. It measures what receiving and sending back bulk data costs
+	// the server, and how much memory an array takes it.
+	Array = "array"
 )
 
 // Name is the benchstat-style name, e.g. "echo/size=64/conns=1000",
 // "echo/size=64/conns=64/rate=80000", "fairness/bulk=4x1MiB/probe=1KiB",
-// "udp/size=64/socks=64", "churn/time/conns=16" or
-// "timers/n=100000/spread=100ms".
+// "udp/size=64/socks=64", "churn/time/conns=16",
+// "timers/n=100000/spread=100ms" or "array/size=256MiB".
 func (w Workload) Name() string {
 	switch w.Protocol {
+	case Array:
+		return fmt.Sprintf("%s/size=%s", w.Protocol, sizeName(w.Size))
 	case Fairness:
 		return fmt.Sprintf("%s/bulk=%dx%s/probe=%s", w.Protocol, w.Conns, sizeName(w.Bulk), sizeName(w.Size))
 	case UDP:
@@ -84,13 +93,15 @@ func (w Workload) service() string {
 		return serviceTime
 	case Timers:
 		return serviceTimers
+	case Array:
+		return serviceArray
 	}
 	return serviceEcho
 }
 
 // Unit names what the server's per-request figures for w are per: req,
-// MiB, datagram, conn or timer, as benchmarks name their metrics
-// ("srv-us/req").
+// MiB, datagram, conn, timer or GiB (of array data round-tripped), as
+// benchmarks name their metrics ("srv-us/req").
 func (w Workload) Unit() string {
 	switch w.Protocol {
 	case Fairness:
@@ -101,6 +112,8 @@ func (w Workload) Unit() string {
 		return "conn"
 	case Timers:
 		return "timer"
+	case Array:
+		return "GiB"
 	}
 	return "req"
 }
@@ -132,8 +145,9 @@ const PartialRate = 80000
 // DefaultWorkloads is the table the issues ask for: 64 B ping-pong at 64 and
 // 1000 connections and 16 KiB messages, all saturated; the same 64 B rows
 // at a partial load (PartialRate); one loop's fairness, four peers echoing
-// 1 MiB messages beside a 1 KiB probe; and issue 8's rows: UDP echo,
-// connection churn on the time service, and timers.
+// 1 MiB messages beside a 1 KiB probe; issue 8's rows: UDP echo,
+// connection churn on the time service, and timers; and issue 9's: 64 MiB
+// and 256 MiB array round trips (ArrayWorkloads).
 var DefaultWorkloads = []Workload{
 	{Protocol: Echo, Size: 64, Conns: 64},
 	{Protocol: Echo, Size: 64, Conns: 1000},
@@ -144,6 +158,8 @@ var DefaultWorkloads = []Workload{
 	UDPWorkload,
 	ChurnWorkload,
 	TimersWorkload,
+	ArrayWorkloads[0],
+	ArrayWorkloads[1],
 }
 
 // FairnessWorkload is issue 7's fairness row: 4 bulk peers echoing 1 MiB
@@ -162,12 +178,21 @@ var ChurnWorkload = Workload{Protocol: Churn, Conns: 16}
 // deadlines spread over 100 ms.
 var TimersWorkload = Workload{Protocol: Timers, Timers: 100000, Spread: 100 * time.Millisecond}
 
+// ArrayWorkloads are issue 9's rows: one connection round-tripping 64 MiB
+// and 256 MiB NPY arrays.
+var ArrayWorkloads = []Workload{
+	{Protocol: Array, Size: 64 << 20, Conns: 1},
+	{Protocol: Array, Size: 256 << 20, Conns: 1},
+}
+
 // Sample is one measurement of one server on one workload. For Fairness,
 // Requests, ReqPerSec and the latencies are the probe's, MBps is what the
 // bulk peers got back, and the per-request server figures are per MiB
 // echoed to the bulk peers instead. For UDP a request is a datagram echoed;
 // for Churn, a connection (latency: from the dial to the server's close);
-// for Timers, a timer fired (no latencies; RoundUs instead).
+// for Timers, a timer fired (no latencies; RoundUs instead); for Array, an
+// array round-tripped, with the server figures per GiB of array data and
+// MBps the array bytes round-tripped per second, each counted once.
 type Sample struct {
 	Workload  Workload
 	Server    string
@@ -181,6 +206,10 @@ type Sample struct {
 	P99us     float64
 	P999us    float64
 	RSSKB     int64
+	// PeakRSSKB is the server's peak resident set over its life (VmHWM),
+	// read after the window: with a fresh server per cell, the most memory
+	// the warm-up and the window took it.
+	PeakRSSKB int64
 	// OtherThreads is the fraction of the server's CPU time spent on
 	// threads other than its busiest, the loop's (0 for one thread).
 	OtherThreads float64
@@ -229,6 +258,8 @@ func Measure(server string, w Workload, win Window) (Sample, error) {
 		}
 	case Timers:
 		return measureTimers(server, w, win)
+	case Array:
+		return measureArray(server, w, win)
 	default:
 		return Sample{}, fmt.Errorf("benchkit: unknown protocol %q", w.Protocol)
 	}
@@ -322,7 +353,7 @@ func Measure(server string, w Workload, win Window) (Sample, error) {
 	if err != nil {
 		return Sample{}, err
 	}
-	s := Sample{Workload: w, Server: server, Requests: lat.n, Elapsed: t1.Sub(t0), RSSKB: st1.RSSKB, Lost: lat.lost}
+	s := Sample{Workload: w, Server: server, Requests: lat.n, Elapsed: t1.Sub(t0), RSSKB: st1.RSSKB, PeakRSSKB: st1.PeakRSSKB, Lost: lat.lost}
 	if s.Requests <= 0 {
 		return s, fmt.Errorf("benchkit: %s on %s: no request completed in %v", server, w.Name(), s.Elapsed)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/edgeloop/edgeloop/backend"
 
+	"github.com/edgeloop/edgeloop/protocols/array"
 	"github.com/edgeloop/edgeloop/protocols/echo"
 	"github.com/edgeloop/edgeloop/protocols/timeproto"
 	"github.com/edgeloop/edgeloop/reactor"
@@ -43,7 +44,14 @@ const (
 	// serviceTimers has nothing to connect to: the parent asks for rounds
 	// of timers on stdin ("timers N SPREAD_US"), the Timers rows.
 	serviceTimers = "timers"
+	// serviceArray is the NPY round-trip service (array.Service), taking
+	// arrays up to maxArray: the Array rows.
+	serviceArray = "array"
 )
+
+// maxArray is the largest array a benchmark child takes, and its array
+// memory (one array at a time): the service's --max-array.
+const maxArray = 1 << 30
 
 // timerGrace is how long after a round's last deadline a child waits for
 // its timers before it gives up on the round.
@@ -104,6 +112,8 @@ func child(name, service string) error {
 		addr, err = l.Listen("tcp", "127.0.0.1:0", echo.New)
 	case serviceTime:
 		addr, err = l.Listen("tcp", "127.0.0.1:0", (&timeproto.Server{}).Time)
+	case serviceArray:
+		addr, err = l.Listen("tcp", "127.0.0.1:0", (&array.Service{Limits: array.Limits{MaxData: maxArray}}).Factory)
 	case serviceUDP:
 		addr, err = l.ListenPacket("udp", "127.0.0.1:0", echo.NewPacket)
 		if errors.Is(err, reactor.ErrUnsupported) {

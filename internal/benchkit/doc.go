@@ -3,10 +3,12 @@
 //
 // Each server runs in its own process, pinned to CPU 0 with GOMAXPROCS=1 and
 // one loop, serving the one service its row needs (TCP echo, UDP echo, the
-// TCP time service, or nothing for the timers; EnvService): a Go backend is
-// the calling binary re-executed (ChildMain), the floor a minimal C server
-// built with the system compiler (floor/floor.c: epoll TCP echo, or an
-// accept-write-close time service; floor/udpfloor.c: UDP echo). Both speak
+// TCP time service, NPY array round trips, or nothing for the timers;
+// EnvService): a Go backend is the calling binary re-executed (ChildMain),
+// the floor a minimal C server built with the system compiler
+// (floor/floor.c: epoll TCP echo, or an accept-write-close time service;
+// floor/udpfloor.c: UDP echo; floor/arrayfloor.c: blocking recv and send
+// of NPY arrays). Both speak
 // one line protocol: "listening ADDR" on stdout (or "unsupported WHY": the
 // cell is n/a), and a "stats" line on stdin answered with the process's own
 // CPU time (getrusage) and heap allocation count; the parent adds the RSS
@@ -35,6 +37,15 @@
 // Timers: no load; the parent asks the server over stdin for rounds of
 // timers ("timers N SPREAD_US"), which it arms on its loop and answers
 // with its CPU time and allocations once all have fired.
+//
+// Issue 9's rows round-trip large NPY arrays (64 MiB, 256 MiB) through
+// the array service (protocols/array): one blocking net.Conn in the parent
+// writes an array, reads its echo into a buffer allocated once, and writes
+// the next; the window starts and ends between round trips. They report
+// GB/s of array data (each byte counted once), server CPU per GiB, and the
+// server's peak RSS over its life (VmHWM, a fresh process per cell), which
+// shows what one array costs the server in memory. Their floor receives
+// each array into one reused buffer and sends it back with blocking calls.
 //
 // A cell is one (workload, server) pair measured over a window after a
 // warm-up; RunMatrix interleaves servers (A B C A B C ...) over repetitions

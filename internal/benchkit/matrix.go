@@ -19,9 +19,11 @@ type Config struct {
 }
 
 // Cell is the aggregate of one server on one workload over the repetitions.
-// For Fairness, UDP, Churn and Timers rows the fields mean what Sample's do:
-// for Fairness, probe latencies, bulk MB/s, server figures per MiB; for
-// UDP, per datagram; for Churn, per connection; for Timers, per timer.
+// For Fairness, UDP, Churn, Timers and Array rows the fields mean what
+// Sample's do: for Fairness, probe latencies, bulk MB/s, server figures per
+// MiB; for UDP, per datagram; for Churn, per connection; for Timers, per
+// timer; for Array, per GiB of array data round-tripped, with MBps the
+// array bytes round-tripped per second.
 type Cell struct {
 	Workload Workload `json:"-"`
 	Server   string   `json:"server"`
@@ -36,6 +38,9 @@ type Cell struct {
 	P99us     float64 `json:"p99_us"`
 	P999us    float64 `json:"p999_us"`
 	RSSKB     int64   `json:"srv_rss_kb"`
+	// PeakRSSKB is the median of the servers' peak RSS over their lives
+	// (VmHWM), a fresh server per repetition.
+	PeakRSSKB int64 `json:"srv_peak_rss_kb,omitempty"`
 	// OtherThreadsPct is the share of the server's CPU time on threads other
 	// than its busiest, in per cent.
 	OtherThreadsPct float64 `json:"srv_other_threads_pct"`
@@ -167,6 +172,7 @@ func aggregate(w Workload, srv string, ss []Sample) Cell {
 	c.P99us = med(func(s Sample) float64 { return s.P99us })
 	c.P999us = med(func(s Sample) float64 { return s.P999us })
 	c.RSSKB = int64(med(func(s Sample) float64 { return float64(s.RSSKB) }))
+	c.PeakRSSKB = int64(med(func(s Sample) float64 { return float64(s.PeakRSSKB) }))
 	c.OtherThreadsPct = 100 * med(func(s Sample) float64 { return s.OtherThreads })
 	c.RoundUs = med(func(s Sample) float64 { return s.RoundUs })
 	for _, s := range ss {

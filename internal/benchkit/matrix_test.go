@@ -55,6 +55,9 @@ func TestMarkdownTable(t *testing.T) {
 	}}, {Workload: TimersWorkload.Name(), Cells: []Cell{
 		{Workload: TimersWorkload, Server: Floor, Unsupported: "the floor has no timers"},
 		{Workload: TimersWorkload, Server: "epoll", SrvUsReq: 0.25, AllocsReq: 1, RoundUs: 101500},
+	}}, {Workload: ArrayWorkloads[1].Name(), Cells: []Cell{
+		{Workload: ArrayWorkloads[1], Server: Floor, MBps: 3500, SrvUsReq: 250000, P50us: 150000, PeakRSSKB: 256<<10 + 1536},
+		{Workload: ArrayWorkloads[1], Server: "epoll", MBps: 2100, SrvUsReq: 400000, XFloor: 1.6, P50us: 250000, AllocsReq: 4, PeakRSSKB: 256<<10 + 6144},
 	}}}
 	var b strings.Builder
 	Markdown(&b, rows)
@@ -70,6 +73,9 @@ func TestMarkdownTable(t *testing.T) {
 		"| churn/time/conns=16 | **20.00 µs**/conn ±0% · 30k conns/s · p99 900 µs",
 		"**30.00 µs**/conn (1.50×) ±0% · 25k conns/s · p99 1.2 ms · 7.00 allocs · 0% other threads · 0.0 MiB RSS · **2 failed** |",
 		"| timers/n=100000/spread=100ms | n/a: the floor has no timers | **0.250 µs**/timer ±0% · 1.00 allocs · rounds of 101.5 ms ·",
+		"| array/size=256MiB | **3.50 GB/s** · 250 ms/GiB ±0% · round trip p50 150.0 ms · 0.0 allocs/GiB · 0% other threads · peak 257.5 MiB RSS (array + 1.5 MiB) |",
+		"**2.10 GB/s** · 400 ms/GiB (1.60×) ±0% · round trip p50 250.0 ms · 4.0 allocs/GiB · 0% other threads · peak 262.0 MiB RSS (array + 6.0 MiB) |",
+		"\nArray rows: ", "each byte counted once",
 		"\nUDP rows: ", "\nChurn rows: ", "\nTimer rows: ", "\nFairness rows: ", "\nRows with rate=N are paced"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
@@ -91,6 +97,9 @@ func TestWorkloadNameIsBenchstatStyle(t *testing.T) {
 		{ChurnWorkload, "churn/time/conns=16"},
 		{TimersWorkload, "timers/n=100000/spread=100ms"},
 		{Workload{Protocol: Timers, Timers: 500, Spread: 1500 * time.Microsecond}, "timers/n=500/spread=1.5ms"},
+		{ArrayWorkloads[0], "array/size=64MiB"},
+		{ArrayWorkloads[1], "array/size=256MiB"},
+		{Workload{Protocol: Array, Size: 3<<20 + 1}, "array/size=3145729B"},
 	} {
 		if got := tc.w.Name(); got != tc.want {
 			t.Errorf("%+v: Name() = %q, want %q", tc.w, got, tc.want)
@@ -177,7 +186,7 @@ func TestMarkdownExplainsOnlyItsRows(t *testing.T) {
 	}}}
 	var b strings.Builder
 	Markdown(&b, rows)
-	for _, unwanted := range []string{"paced", "Fairness rows", "UDP rows", "Churn rows", "Timer rows"} {
+	for _, unwanted := range []string{"paced", "Fairness rows", "UDP rows", "Churn rows", "Timer rows", "Array rows"} {
 		if strings.Contains(b.String(), unwanted) {
 			t.Errorf("a table of saturated echo explains %q:\n%s", unwanted, &b)
 		}

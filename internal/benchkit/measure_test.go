@@ -1,15 +1,19 @@
 package benchkit
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgeloop/edgeloop/protocols/array"
 )
 
 func TestMain(m *testing.M) {
@@ -493,4 +497,91 @@ func TestMeasureTimers(t *testing.T) {
 			t.Errorf("the floor's timers: err = %v, want ErrUnsupported", err)
 		}
 	})
+}
+
+// TestMeasureArray runs one short array cell, 4 MiB arrays, on the floor
+// and the native loop: arrays come back, at a positive rate and CPU cost,
+// and the server's peak RSS holds at least one array.
+func TestMeasureArray(t *testing.T) {
+	w := Workload{Protocol: Array, Size: 4 << 20, Conns: 1}
+	for _, server := range []string{Floor, "epoll"} {
+		t.Run(server, func(t *testing.T) {
+			s, err := Measure(server, w, Window{Warmup: 10 * time.Millisecond, Requests: 20, Duration: 20 * time.Second})
+			if err == ErrNoCompiler {
+				t.Skip(err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Requests < 20 {
+				t.Errorf("window ended after %d round trips, want >= 20", s.Requests)
+			}
+			if s.MBps <= 0 {
+				t.Errorf("%v MB/s, want more than 0", s.MBps)
+			}
+			if want := float64(s.Requests) * float64(w.Size) / s.Elapsed.Seconds() / 1e6; math.Abs(s.MBps-want) > want*1e-9 {
+				t.Errorf("%v MB/s, want the %v of %d arrays of %d bytes in %v", s.MBps, want, s.Requests, w.Size, s.Elapsed)
+			}
+			if s.SrvUsReq <= 0 {
+				t.Errorf("server CPU per GiB = %v µs, want more than 0", s.SrvUsReq)
+			}
+			if s.PeakRSSKB*1024 < int64(w.Size) {
+				t.Errorf("server peak RSS %d KiB, less than the %d KiB array it held", s.PeakRSSKB, w.Size>>10)
+			}
+			if s.PeakRSSKB < s.RSSKB {
+				t.Errorf("server peak RSS %d KiB is below its RSS %d KiB", s.PeakRSSKB, s.RSSKB)
+			}
+			if s.P50us <= 0 || s.P99us < s.P50us {
+				t.Errorf("round trip quantiles out of order: p50 %v p99 %v", s.P50us, s.P99us)
+			}
+			t.Logf("%s on %s: %.2f GB/s, %.1f ms CPU/GiB, %.1f allocs/GiB, p50 %v µs, peak RSS %d KiB", w.Name(), server, s.MBps/1e3, s.SrvUsReq/1e3, s.AllocsReq, s.P50us, s.PeakRSSKB)
+		})
+	}
+}
+
+// TestArrayFloorSizesOtherArrays: the floor sizes an array from its
+// header's descr and whole shape, not only the 1-d |u1 arrays the rows
+// send: a 2-d <f8 array, an empty one, and a 0-d one come back whole.
+func TestArrayFloorSizesOtherArrays(t *testing.T) {
+	srv, err := startService(Floor, serviceArray)
+	if err == ErrNoCompiler {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	c, err := net.DialTimeout("tcp", srv.Addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SetDeadline(time.Now().Add(20 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		shape []int
+		n     int
+	}{
+		{"2-d", []int{3, 5}, 15},
+		{"empty", []int{0, 4}, 0},
+		{"0-d", []int{}, 1},
+	} {
+		src := make([]float64, tc.n)
+		for i := range src {
+			src[i] = float64(i) + 0.5
+		}
+		if err := array.WriteArray(c, tc.shape, src); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		dst := make([]byte, 8*tc.n)
+		h, data, err := array.ReadArrayInto(c, dst, array.Limits{})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if !slices.Equal(h.Shape, tc.shape) || !bytes.Equal(data, array.BytesOf(src)) {
+			t.Errorf("%s: echo of shape %v and %d bytes, want shape %v and the %d bytes sent", tc.name, h.Shape, len(data), tc.shape, 8*tc.n)
+		}
+	}
 }

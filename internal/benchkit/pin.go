@@ -36,15 +36,17 @@ func PinSelf() error {
 	return pin(os.Getpid(), loadCPUs())
 }
 
-// rssKB reads a process's resident set size.
-func rssKB(pid int) int64 {
+// statusKB reads one of a process's memory figures in kB from
+// /proc/PID/status: VmRSS, its resident set, or VmHWM, the peak of it over
+// the process's life. It returns -1 where there is none.
+func statusKB(pid int, field string) int64 {
 	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
 	if err != nil {
 		return -1
 	}
 	var kb int64 = -1
 	for _, line := range strings.Split(string(b), "\n") {
-		if n, _ := fmt.Sscanf(line, "VmRSS: %d kB", &kb); n == 1 {
+		if n, _ := fmt.Sscanf(line, field+": %d kB", &kb); n == 1 {
 			return kb
 		}
 	}

@@ -20,9 +20,10 @@ import (
 
 // Markdown writes the table: one row per workload, one column per server,
 // each cell "CPU µs per request (× floor) · requests/s · p99 · ..."; a
-// fairness row's cells lead with the probe's round trip instead, and the
-// UDP, churn and timer rows count datagrams, connections and timers. Under
-// the table, a line explains each kind of row it holds.
+// fairness row's cells lead with the probe's round trip instead, the UDP,
+// churn and timer rows count datagrams, connections and timers, and the
+// array rows lead with GB/s and count per GiB. Under the table, a line
+// explains each kind of row it holds.
 func Markdown(w io.Writer, rows []Row) {
 	if len(rows) == 0 {
 		return
@@ -64,6 +65,9 @@ func Markdown(w io.Writer, rows []Row) {
 	if kinds[Timers] {
 		fmt.Fprintln(w, "Timer rows: no load; the server arms n=N timers with deadlines spread over the span (Loop.AfterFunc; on the native loop armed on the loop goroutine, on gnet and net runtime timers) and waits until all have fired, round after round until the window ends: server CPU and heap allocations per timer, and the median round from the first timer armed to the last fired (the spread plus how late the last one was). The floor has no timers: n/a.")
 	}
+	if kinds[Array] {
+		fmt.Fprintln(w, "Array rows: the NPY round-trip service (protocols/array); one client connection (a blocking Go net.Conn) writes a 1-d |u1 array of the size and reads its echo, again and again, each round trip timed, the window starting and ending between round trips: GB/s is array data round-tripped per second, each byte counted once though it crosses the socket twice (10^9 bytes; the NPY header not counted), then server CPU per GiB round-tripped (received and sent back; × the floor's: a C server of blocking recv and writev into one buffer reused for every array), the median round trip, server heap allocations per GiB, and the server's peak RSS over its life (VmHWM: a fresh server per cell, read after the window) as the array's size plus the rest.")
+	}
 }
 
 // cellText is one cell of the table.
@@ -88,6 +92,9 @@ func cellText(c Cell) string {
 	case Churn:
 		return fmt.Sprintf("**%.2f µs**/conn%s ±%.0f%% · %s conns/s · p99 %s · %.2f allocs · %.0f%% other threads · %s%s",
 			c.SrvUsReq, x, 100*c.Spread, si(c.ReqPerSec), micros(c.P99us), c.AllocsReq, c.OtherThreadsPct, kib(c.RSSKB), count(c.Lost, "failed"))
+	case Array:
+		return fmt.Sprintf("**%.2f GB/s** · %.0f ms/GiB%s ±%.0f%% · round trip p50 %s · %.1f allocs/GiB · %.0f%% other threads · peak %s (array + %s)",
+			c.MBps/1e3, c.SrvUsReq/1e3, x, 100*c.Spread, micros(c.P50us), c.AllocsReq, c.OtherThreadsPct, kib(c.PeakRSSKB), mib(c.PeakRSSKB*1024-int64(c.Workload.Size)))
 	case Timers:
 		return fmt.Sprintf("**%.3f µs**/timer%s ±%.0f%% · %.2f allocs · rounds of %s · %.0f%% other threads · %s",
 			c.SrvUsReq, x, 100*c.Spread, c.AllocsReq, micros(c.RoundUs), c.OtherThreadsPct, kib(c.RSSKB))
@@ -122,10 +129,10 @@ func paced(c Cell) string {
 
 // chartable keeps the rows the charts draw: the saturated TCP echo ones. A
 // paced row's req/s is its target, the same for every server by design; a
-// fairness row counts per MiB and times a probe; and the UDP, churn and
-// timer rows count other things, at other scales (a connection costs
-// several requests' CPU, a timer a fraction of one): all stay in the
-// table. A row whose cells do not say their workload is kept.
+// fairness row counts per MiB and times a probe; and the UDP, churn, timer
+// and array rows count other things, at other scales (a connection costs
+// several requests' CPU, a timer a fraction of one, an array millions):
+// all stay in the table. A row whose cells do not say their workload is kept.
 func chartable(rows []Row) []Row {
 	return slices.DeleteFunc(slices.Clone(rows), func(r Row) bool {
 		if len(r.Cells) == 0 {
@@ -154,6 +161,9 @@ func micros(us float64) string {
 }
 
 func kib(kb int64) string { return fmt.Sprintf("%.1f MiB RSS", float64(kb)/1024) }
+
+// mib writes a byte count in MiB.
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
 // Meta describes where and how the results were measured.
 type Meta struct {

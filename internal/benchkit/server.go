@@ -18,9 +18,10 @@ import (
 const Floor = "floor"
 
 // The C programs: the floor servers (floor.c for TCP echo and time,
-// udpfloor.c for UDP echo), and the fairness row's probe.
+// udpfloor.c for UDP echo, arrayfloor.c for NPY array round trips), and the
+// fairness row's probe.
 //
-//go:embed floor/floor.c floor/udpfloor.c floor/probe.c
+//go:embed floor/floor.c floor/udpfloor.c floor/arrayfloor.c floor/probe.c
 var cSources embed.FS
 
 // ErrNoCompiler means the floor or the probe could not be built: no C
@@ -41,6 +42,7 @@ type Stats struct {
 	CPUMicros int64  // user+system CPU time of the whole process
 	Mallocs   uint64 // heap objects allocated (0 for the floor)
 	RSSKB     int64  // resident set, read from /proc
+	PeakRSSKB int64  // peak resident set over the process's life (VmHWM), from /proc
 	// Threads is each thread's user+system CPU time in clock ticks, by
 	// thread id, read from /proc/PID/task/*/stat (nil where there is none).
 	Threads map[int]int64
@@ -101,6 +103,8 @@ func startService(name, service string) (*Server, error) {
 			prog, args = "floor", []string{"127.0.0.1", service}
 		case serviceUDP:
 			prog, args = "udpfloor", []string{"127.0.0.1"}
+		case serviceArray:
+			prog, args = "arrayfloor", []string{"127.0.0.1"}
 		default:
 			return nil, &unsupportedError{Floor, "the floor has no " + service}
 		}
@@ -202,7 +206,8 @@ func (s *Server) Stats() (Stats, error) {
 	}
 	// Read here rather than in the child, right after it answered: the
 	// floor gets the same figures without a change to floor.c.
-	st.RSSKB = rssKB(s.cmd.Process.Pid)
+	st.RSSKB = statusKB(s.cmd.Process.Pid, "VmRSS")
+	st.PeakRSSKB = statusKB(s.cmd.Process.Pid, "VmHWM")
 	st.Threads = threadTicks(s.cmd.Process.Pid)
 	return st, nil
 }
