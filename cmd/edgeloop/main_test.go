@@ -691,37 +691,49 @@ func TestServeSNTPIdentity(t *testing.T) {
 }
 
 // TestServeArrayMemoryReturns: a client that sends the header of a 256 MiB
-// array, 200 MiB of it, and then resets the connection leaves no buffer
-// behind: the server's resident memory returns to near where it started.
+// array and 200 MiB of it, then resets the connection or stalls until the
+// idle timeout closes it, leaves no buffer behind: the server's resident
+// memory returns to near where it started.
 func TestServeArrayMemoryReturns(t *testing.T) {
-	s := startServe(t, 1, "--loops", "1", "--array", "127.0.0.1:0")
-	pid := s.cmd.Process.Pid
-	base := rssKB(t, pid)
-	u1, err := array.ParseDType("|u1")
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name  string
+		end   func(nc *net.TCPConn)
+		extra []string
+	}{
+		{"reset", func(nc *net.TCPConn) { nc.SetLinger(0); nc.Close() }, nil},
+		{"stall", func(*net.TCPConn) {}, []string{"--idle-timeout", "500ms"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServe(t, 1, append([]string{"--loops", "1", "--array", "127.0.0.1:0"}, tc.extra...)...)
+			pid := s.cmd.Process.Pid
+			base := rssKB(t, pid)
+			u1, err := array.ParseDType("|u1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			hdr, err := array.AppendHeader(nil, array.Header{Descr: u1, Shape: []int{256 << 20}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := net.Dial("tcp", s.addrs["array"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			nc := c.(*net.TCPConn)
+			defer nc.Close()
+			nc.SetDeadline(time.Now().Add(60 * time.Second))
+			if _, err := nc.Write(hdr); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := nc.Write(make([]byte, 200<<20)); err != nil {
+				t.Fatal(err)
+			}
+			waitRSS(t, pid, "the array to fill", func(kb int64) bool { return kb > base+150<<10 })
+			tc.end(nc)
+			waitRSS(t, pid, "the array's memory to be returned", func(kb int64) bool { return kb < base+32<<10 })
+			t.Logf("RSS %d KiB at start, back to %d KiB", base, rssKB(t, pid))
+		})
 	}
-	hdr, err := array.AppendHeader(nil, array.Header{Descr: u1, Shape: []int{256 << 20}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := net.Dial("tcp", s.addrs["array"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(60 * time.Second))
-	if _, err := nc.Write(hdr); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := nc.Write(make([]byte, 200<<20)); err != nil {
-		t.Fatal(err)
-	}
-	waitRSS(t, pid, "the array to fill", func(kb int64) bool { return kb > base+150<<10 })
-	nc.(*net.TCPConn).SetLinger(0)
-	nc.Close() // an RST mid-array
-	waitRSS(t, pid, "the array's memory to be returned", func(kb int64) bool { return kb < base+32<<10 })
-	t.Logf("RSS %d KiB at start, back to %d KiB", base, rssKB(t, pid))
 }
 
 // rssKB reads a process's resident set size.
