@@ -282,41 +282,12 @@ func (g *group) ListenPacket(network, address string, f PacketFactory) (net.Addr
 	if err != nil {
 		return nil, err
 	}
-	reuse := len(g.loops) > 1
-	if reuse {
-		if err := probeBindPacket(domain, sa, network); err != nil {
-			return nil, err
-		}
-	}
-	fds := make([]int, 0, len(g.loops))
-	fail := func(err error) (net.Addr, error) {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
+	sa, err = g.perLoop(sa,
+		func() error { return probeBindPacket(domain, sa, network) },
+		func(sa unix.Sockaddr, reuse bool) (int, error) { return packetSocket(domain, sa, network, true, reuse) },
+		func(l *eventLoop, fd int) func() { return func() { l.addEndpoint(fd, domain, f) } })
+	if err != nil {
 		return nil, err
-	}
-	for i := range g.loops {
-		fd, err := packetSocket(domain, sa, network, true, reuse)
-		if err != nil {
-			return fail(err)
-		}
-		fds = append(fds, fd)
-		if i == 0 {
-			if sa, err = unix.Getsockname(fd); err != nil {
-				return fail(os.NewSyscallError("getsockname", err))
-			}
-		}
-	}
-	for i, l := range g.loops {
-		fd := fds[i]
-		if err := l.post(func() { l.addEndpoint(fd, domain, f) }); err != nil {
-			// The loop has exited. The sockets already handed over are
-			// their loops' to close now; close only the rest.
-			for _, fd := range fds[i:] {
-				unix.Close(fd)
-			}
-			return nil, err
-		}
 	}
 	return sockaddr.ToNetUDP(sa), nil
 }
@@ -345,9 +316,6 @@ func (g *group) DialPacket(network, address string, f PacketFactory) error {
 
 // probeBindPacket fails if a UDP address is taken, as probeBind for TCP.
 func probeBindPacket(domain int, sa unix.Sockaddr, network string) error {
-	if port(sa) == 0 {
-		return nil
-	}
 	fd, err := newPacketSocket(domain)
 	if err != nil {
 		return os.NewSyscallError("socket", err)

@@ -61,24 +61,39 @@ func (g *group) Listen(network, address string, f Factory) (net.Addr, error) {
 	if err != nil {
 		return nil, err
 	}
+	sa, err = g.perLoop(sa,
+		func() error { return probeBind(domain, sa, network) },
+		func(sa unix.Sockaddr, reuse bool) (int, error) { return listenSocket(domain, sa, network, reuse) },
+		func(l *eventLoop, fd int) func() { return func() { l.addListener(fd, f) } })
+	if err != nil {
+		return nil, err
+	}
+	return sockaddr.ToNet(sa), nil
+}
+
+// perLoop makes one socket per loop with open, bound to sa, and hands each
+// to its loop with the task add makes. With several loops the sockets
+// share the port (SO_REUSEPORT); since any process of this user may join
+// such a group, a second server would silently share the port, so probe
+// (a plain bind) must fail first if anything holds it. It returns the
+// address the first socket got, the port picked for "...:0".
+func (g *group) perLoop(sa unix.Sockaddr, probe func() error,
+	open func(sa unix.Sockaddr, reuse bool) (int, error), add func(l *eventLoop, fd int) func()) (unix.Sockaddr, error) {
 	reuse := len(g.loops) > 1
-	if reuse {
-		// SO_REUSEPORT lets any process of this user join a port's group, so
-		// a second server would silently share the port. A plain bind first
-		// fails with EADDRINUSE if anything holds it.
-		if err := probeBind(domain, sa, network); err != nil {
+	if reuse && port(sa) != 0 {
+		if err := probe(); err != nil {
 			return nil, err
 		}
 	}
 	fds := make([]int, 0, len(g.loops))
-	fail := func(err error) (net.Addr, error) {
+	fail := func(err error) (unix.Sockaddr, error) {
 		for _, fd := range fds {
 			unix.Close(fd)
 		}
 		return nil, err
 	}
 	for i := range g.loops {
-		fd, err := listenSocket(domain, sa, network, reuse)
+		fd, err := open(sa, reuse)
 		if err != nil {
 			return fail(err)
 		}
@@ -91,8 +106,7 @@ func (g *group) Listen(network, address string, f Factory) (net.Addr, error) {
 		}
 	}
 	for i, l := range g.loops {
-		fd := fds[i]
-		if err := l.post(func() { l.addListener(fd, f) }); err != nil {
+		if err := l.post(add(l, fds[i])); err != nil {
 			// The loop has exited. The sockets already handed over are
 			// their loops' to close now; close only the rest.
 			for _, fd := range fds[i:] {
@@ -101,7 +115,7 @@ func (g *group) Listen(network, address string, f Factory) (net.Addr, error) {
 			return nil, err
 		}
 	}
-	return sockaddr.ToNet(sa), nil
+	return sa, nil
 }
 
 // addListener registers a listening socket on this loop and tries an accept
@@ -182,18 +196,9 @@ func (a *acceptor) rest(err error) {
 }
 
 // probeBind binds a socket without SO_REUSEPORT to sa and closes it: it fails
-// if the address is taken, even by a SO_REUSEPORT group. Port 0 needs no probe.
+// if the address is taken, even by a SO_REUSEPORT group. perLoop skips it
+// for port 0, which needs no probe.
 func probeBind(domain int, sa unix.Sockaddr, network string) error {
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		if a.Port == 0 {
-			return nil
-		}
-	case *unix.SockaddrInet6:
-		if a.Port == 0 {
-			return nil
-		}
-	}
 	fd, err := newSocket(domain)
 	if err != nil {
 		return os.NewSyscallError("socket", err)
