@@ -38,6 +38,28 @@ func (b *Budget) Used() int64 {
 	return b.used
 }
 
+// Waiting is how many connections wait for memory now.
+func (b *Budget) Waiting() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.waiting)
+}
+
+// cancel forgets c's wait: it has closed, and the entry would keep it, and
+// its header, alive until the next release, which may never come.
+func (b *Budget) cancel(c reactor.Conn) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i, w := range b.waiting {
+		if w.c == c {
+			n := copy(b.waiting[i:], b.waiting[i+1:])
+			b.waiting[i+n] = waiter{}
+			b.waiting = b.waiting[:i+n]
+			return
+		}
+	}
+}
+
 // reserve takes n bytes if they fit. If not, it registers wake to run on
 // c's loop once memory is released, and returns false.
 func (b *Budget) reserve(n int64, c reactor.Conn, wake func()) bool {

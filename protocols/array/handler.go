@@ -312,6 +312,9 @@ func (h *Handler) fail(err error) error {
 // budget, and the array to the garbage collector, however the connection
 // ended.
 func (h *Handler) HandleClose(error) {
+	if h.waiting {
+		h.mem.cancel(h.c)
+	}
 	h.release()
 	if h.big {
 		returnMemory()

@@ -310,3 +310,43 @@ func TestStalledClientFreesMemory(t *testing.T) {
 		})
 	}
 }
+
+// TestClosedWaitersAreForgotten: connections that wait for memory and then
+// reset leave the budget's waiting list, rather than piling up (each holds
+// its header) for as long as the memory stays taken.
+func TestClosedWaitersAreForgotten(t *testing.T) {
+	u1, _ := array.ParseDType("|u1")
+	for _, b := range backend.Names() {
+		t.Run("backend="+b, func(t *testing.T) {
+			if b == "net" {
+				t.Skip("net: a connection whose handler wants neither input nor output is not read, " +
+					"so a peer's reset goes unnoticed until the handler wants something or the idle " +
+					"timeout closes it (see README's backend table)")
+			}
+			mem := array.NewBudget(1 << 20)
+			addr := serve(t, b, &array.Service{Memory: mem})
+			hold := dial(t, addr) // takes the whole budget and stalls
+			hold.Write(npy(t, array.Header{Descr: u1, Shape: []int{1 << 20}}, nil))
+			waitUsed(t, mem, 1<<20)
+			for i := 0; i < 20; i++ {
+				c := dial(t, addr)
+				c.Write(npy(t, array.Header{Descr: u1, Shape: []int{4096}}, nil))
+				waitFor(t, "a waiter", func() bool { return mem.Waiting() == 1 })
+				c.SetLinger(0)
+				c.Close()
+				waitFor(t, "the closed waiter to be forgotten", func() bool { return mem.Waiting() == 0 })
+			}
+		})
+	}
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	end := time.Now().Add(deadline)
+	for !ok() {
+		if time.Now().After(end) {
+			t.Fatalf("waited %v for %s", deadline, what)
+		}
+		time.Sleep(time.Millisecond) // polling, with a deadline
+	}
+}
