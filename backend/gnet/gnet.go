@@ -607,8 +607,7 @@ func (e *engine) Shutdown(ctx context.Context) error {
 	e.draining = true
 	servers := e.servers
 	e.mu.Unlock()
-	// Stop every engine at once: each Stop polls for its engine's end
-	// every 500 ms, so one after another they took 500 ms per Listen.
+	// Stop every engine at once: one after another they took a Stop each.
 	errs := make(chan error, len(servers))
 	for _, s := range servers {
 		go func() {
@@ -622,16 +621,33 @@ func (e *engine) Shutdown(ctx context.Context) error {
 				}
 				return
 			}
-			err := s.eng.Stop(ctx)
-			if s.closing.Load() {
-				err = nil // closed by its endpoint meanwhile: gnet says "in shutdown"
-			}
+			// Stop signals the engine, then polls for its end every 500
+			// ms; gnet.Run returns as soon as the engine has closed its
+			// connections. Wait for whichever says so first, so that
+			// Shutdown does not wait out a polling interval, and then end
+			// a Stop still polling through its context.
+			stopCtx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			stopped := make(chan error, 1)
+			go func() { stopped <- s.eng.Stop(stopCtx) }()
+			var err error
 			select {
 			case <-s.ran:
-			case <-ctx.Done():
-				if err == nil {
-					err = ctx.Err()
+				cancel()
+				<-stopped
+			case err = <-stopped:
+				if s.closing.Load() {
+					err = nil // closed by its endpoint meanwhile: gnet says "in shutdown"
 				}
+				select {
+				case <-s.ran:
+				case <-ctx.Done():
+					if err == nil {
+						err = ctx.Err()
+					}
+				}
+			case <-ctx.Done():
+				err = ctx.Err()
 			}
 			errs <- err
 		}()
