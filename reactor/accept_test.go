@@ -2,7 +2,11 @@ package reactor_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"net"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,13 +22,37 @@ import (
 // real EMFILE needs the whole process out of descriptors, which the other
 // tests running alongside would feel too.
 
-// logCounter is a slog.Handler that counts records and drops them.
-type logCounter struct{ n atomic.Int64 }
+// logRecord is one log record, flattened.
+type logRecord struct {
+	level slog.Level
+	msg   string
+	attrs map[string]any
+}
 
-func (h *logCounter) Enabled(context.Context, slog.Level) bool  { return true }
-func (h *logCounter) Handle(context.Context, slog.Record) error { h.n.Add(1); return nil }
-func (h *logCounter) WithAttrs([]slog.Attr) slog.Handler        { return h }
-func (h *logCounter) WithGroup(string) slog.Handler             { return h }
+// logRecorder is a slog.Handler that keeps its records.
+type logRecorder struct {
+	mu   sync.Mutex
+	recs []logRecord
+}
+
+func (h *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	rec := logRecord{level: r.Level, msg: r.Message, attrs: map[string]any{}}
+	r.Attrs(func(a slog.Attr) bool { rec.attrs[a.Key] = a.Value.Any(); return true })
+	h.mu.Lock()
+	h.recs = append(h.recs, rec)
+	h.mu.Unlock()
+	return nil
+}
+func (h *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *logRecorder) WithGroup(string) slog.Handler      { return h }
+
+// records returns the records so far.
+func (h *logRecorder) records() []logRecord {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]logRecord(nil), h.recs...)
+}
 
 // setAccept makes l's loops accept with f, and restores the platform's
 // accept when the test ends.
@@ -36,74 +64,223 @@ func setAccept(t *testing.T, l *reactor.Loop, f func(lfd int) (int, error)) {
 	t.Cleanup(func() { reactor.SetAccept(l, nil) })
 }
 
-// TestAcceptRetriesConnAborted: accept returning ECONNABORTED means only
-// that a connection in the backlog died before it was taken; the loop must
-// go on accepting in the same call, without logging a failure or resting
-// the listener. An edge-triggered listener hears of the connection behind
-// it only once, so a loop that stopped there would never serve it. The hook
-// fails the first accept after the client connects, as if an aborted
-// connection stood ahead of it in the backlog, and records the loop turn of
-// that call and of the next.
-func TestAcceptRetriesConnAborted(t *testing.T) {
+// TestAcceptRetriesConnectionErrors: an accept error that concerns only
+// the connection being taken means nothing for the next one: ECONNABORTED
+// (it died in the backlog), EINTR, EPERM (Linux: firewall rules), and the
+// network errors `man 2 accept` says Linux passes on and a server should
+// treat like EAGAIN (EPROTO, ENETDOWN, ...). The loop must go on accepting
+// in the same call, without logging a failure or resting the listener. An
+// edge-triggered listener hears of the connection behind it only once, so
+// a loop that stopped there would never serve it. The hook fails the first
+// accept after the client connects, as if a failed connection stood ahead of
+// it in the backlog, and records the loop turn of that call and of the next.
+func TestAcceptRetriesConnectionErrors(t *testing.T) {
+	for _, errno := range []unix.Errno{unix.ECONNABORTED, unix.EINTR, unix.EPERM, unix.EPROTO,
+		unix.ENETDOWN, unix.ENETUNREACH, unix.EHOSTUNREACH, unix.EHOSTDOWN, unix.ENOPROTOOPT, unix.EOPNOTSUPP} {
+		t.Run("err="+unix.ErrnoName(errno), func(t *testing.T) {
+			forPollers(t, func(t *testing.T, backend string) {
+				logs := &logRecorder{}
+				l := newLoop(t, backend, reactor.WithLogger(slog.New(logs)))
+				addr := conformance.Listen(t, l, echo.New)
+				var armed atomic.Bool
+				var failTurn, retryTurn atomic.Int64 // loop turns; -1 until the call happens
+				failTurn.Store(-1)
+				retryTurn.Store(-1)
+				setAccept(t, l, func(lfd int) (int, error) {
+					turn := int64(reactor.CurrentTurn(l, 0))
+					if armed.CompareAndSwap(true, false) {
+						failTurn.Store(turn)
+						return -1, errno
+					}
+					if failTurn.Load() >= 0 {
+						retryTurn.CompareAndSwap(-1, turn)
+					}
+					return reactor.Accept(lfd)
+				})
+				syncLoop(t, l) // the listener's first accept, with an empty backlog, is over
+				armed.Store(true)
+				c := conformance.DialTCP(t, addr)
+				err := conformance.Exchange(c, []byte("behind a failed connection"), nil, time.Now().Add(waitTimeout))
+				if failTurn.Load() < 0 {
+					t.Fatalf("the accept hook never returned %v: the test did not reach the branch it checks", errno)
+				}
+				if err != nil {
+					t.Fatalf("the connection behind an accept that failed with %v was not served (%v): accept was not retried", errno, err)
+				}
+				if f, r := failTurn.Load(), retryTurn.Load(); f != r {
+					t.Errorf("%v in loop turn %d, the next accept in turn %d: accept was not retried in the same call (the listener rested)", errno, f, r)
+				}
+				if recs := logs.records(); len(recs) != 0 {
+					t.Errorf("%d log records (first: %q): %v was treated as a failure of the listener", len(recs), recs[0].msg, errno)
+				}
+			})
+		})
+	}
+}
+
+// TestAcceptFailureSparesLiveConnsAndDoesNotSpin: while accept fails for
+// want of a resource (EMFILE: the process is out of descriptors; ENFILE,
+// ENOBUFS, ENOMEM) or because the listener itself fails (EBADF), the
+// connection stays in the backlog and the loop must neither close the
+// connections it has (gnet shuts its whole engine down here) nor spin
+// retrying the accept (tokio #3529; a level-triggered poller reports the
+// backlog on every Wait). It rests the listener and tries again after
+// reactor.AcceptRetry, or when one of its connections closes. It logs the
+// run of failures once when it starts (a warning, or an error for a broken
+// listener) and once when it ends, with the count, never per attempt. Once
+// accept works again, the connection that waited is served with no new
+// connection to make an edge, and new ones are too.
+func TestAcceptFailureSparesLiveConnsAndDoesNotSpin(t *testing.T) {
+	const window = 300 * time.Millisecond
+	for _, tc := range []struct {
+		errno unix.Errno
+		level slog.Level
+	}{
+		{unix.EMFILE, slog.LevelWarn},
+		{unix.ENFILE, slog.LevelWarn},
+		{unix.ENOBUFS, slog.LevelWarn},
+		{unix.ENOMEM, slog.LevelWarn},
+		{unix.EBADF, slog.LevelError},
+	} {
+		t.Run("err="+unix.ErrnoName(tc.errno), func(t *testing.T) {
+			forPollers(t, func(t *testing.T, backend string) {
+				logs := &logRecorder{}
+				l := newLoop(t, backend, reactor.WithLogger(slog.New(logs)))
+				addr := conformance.Listen(t, l, echo.New)
+				live := conformance.DialTCP(t, addr)
+				deadline := time.Now().Add(waitTimeout)
+				if err := conformance.Exchange(live, []byte("before"), nil, deadline); err != nil {
+					t.Fatalf("live connection: %v", err)
+				}
+
+				var failing atomic.Bool
+				var failures atomic.Int64
+				failing.Store(true)
+				setAccept(t, l, func(lfd int) (int, error) {
+					if failing.Load() {
+						failures.Add(1)
+						return -1, tc.errno
+					}
+					return reactor.Accept(lfd)
+				})
+				syncLoop(t, l)
+				waiting := conformance.DialTCP(t, addr) // complete in the kernel, stuck in the backlog
+				conformance.WaitFor(t, waitTimeout, "the loop to try the accept", func() bool { return failures.Load() > 0 })
+
+				start := failures.Load()
+				assertNoSpin(t, l, window)
+				if n, most := failures.Load()-start, int64(window/reactor.AcceptRetry)+2; n > most {
+					t.Errorf("accept failed %d times in %v for one connection in the backlog, want at most %d (one per %v): the loop retries a failing accept without resting",
+						n, window, most, reactor.AcceptRetry)
+				}
+				recs := logs.records()
+				if len(recs) != 1 {
+					t.Fatalf("%d log records while accept failed %d times, want 1: a run of failures is logged once until it ends", len(recs), failures.Load())
+				}
+				if r := recs[0]; r.level != tc.level || !strings.HasPrefix(r.msg, "reactor: accept fail") ||
+					!strings.Contains(fmt.Sprint(r.attrs["err"]), "accept") || r.attrs["listener"] == nil {
+					t.Errorf("the failure's record: %v %q %v; want level %v, \"reactor: accept fail...\", the error wrapped with the system call, the listener", r.level, r.msg, r.attrs, tc.level)
+				}
+				if err := conformance.Exchange(live, []byte("while accept fails"), nil, deadline); err != nil {
+					t.Errorf("the live connection, while accept fails: %v", err)
+				}
+
+				failing.Store(false)
+				if err := conformance.Exchange(waiting, []byte("waited"), nil, deadline); err != nil {
+					t.Errorf("the connection that waited in the backlog, once accept works again: %v", err)
+				}
+				conformance.WaitFor(t, waitTimeout, "the end of the run of failures to be logged", func() bool { return len(logs.records()) >= 2 })
+				recs = logs.records()
+				if r := recs[1]; len(recs) != 2 || r.level != slog.LevelInfo || r.msg != "reactor: accept works again" ||
+					r.attrs["failures"] != failures.Load() || r.attrs["lasted"] == nil {
+					t.Errorf("records after accept worked again: %v; want one more, INFO \"reactor: accept works again\" with failures=%d and lasted", recs, failures.Load())
+				}
+				if err := conformance.Exchange(conformance.DialTCP(t, addr), []byte("next"), nil, deadline); err != nil {
+					t.Errorf("a new connection, once accept works again: %v", err)
+				}
+				if err := conformance.Exchange(live, []byte("after"), nil, deadline); err != nil {
+					t.Errorf("the live connection, after accept failed: %v", err)
+				}
+				if recs := logs.records(); len(recs) != 2 {
+					t.Errorf("%d log records after the run of failures ended, want 2", len(recs))
+				}
+			})
+		})
+	}
+}
+
+// TestAcceptRunAtLimitLogsOnce: a server at its descriptor limit under load
+// accepts one connection per close and fails on the next while others still
+// wait. That is one run of failures, logged once when it starts and once
+// when the backlog is empty: ending the run at the first accept that works
+// would log two lines per close. The hook lets one accept through at a time
+// (as a close would) while three connections wait.
+func TestAcceptRunAtLimitLogsOnce(t *testing.T) {
 	forPollers(t, func(t *testing.T, backend string) {
-		logs := &logCounter{}
+		logs := &logRecorder{}
 		l := newLoop(t, backend, reactor.WithLogger(slog.New(logs)))
 		addr := conformance.Listen(t, l, echo.New)
-		var armed atomic.Bool
-		var abortTurn, retryTurn atomic.Int64 // loop turns; -1 until the call happens
-		abortTurn.Store(-1)
-		retryTurn.Store(-1)
+		var free, failures atomic.Int64 // descriptors the hook lets accept use; failed calls
+		var unlimited atomic.Bool
 		setAccept(t, l, func(lfd int) (int, error) {
-			turn := int64(reactor.CurrentTurn(l, 0))
-			if armed.CompareAndSwap(true, false) {
-				abortTurn.Store(turn)
-				return -1, unix.ECONNABORTED
+			if unlimited.Load() {
+				return reactor.Accept(lfd)
 			}
-			if abortTurn.Load() >= 0 {
-				retryTurn.CompareAndSwap(-1, turn)
+			if free.Add(-1) < 0 {
+				free.Add(1)
+				failures.Add(1)
+				return -1, unix.EMFILE
 			}
 			return reactor.Accept(lfd)
 		})
-		syncLoop(t, l) // the listener's first accept, with an empty backlog, is over
-		armed.Store(true)
-		c := conformance.DialTCP(t, addr)
-		err := conformance.Exchange(c, []byte("behind an aborted connection"), nil, time.Now().Add(waitTimeout))
-		if abortTurn.Load() < 0 {
-			t.Fatalf("the accept hook never returned ECONNABORTED: the test did not reach the branch it checks")
+		syncLoop(t, l)
+		deadline := time.Now().Add(waitTimeout)
+		var waiting []*net.TCPConn
+		for range 3 {
+			waiting = append(waiting, conformance.DialTCP(t, addr))
 		}
-		if err != nil {
-			t.Fatalf("the connection behind an ECONNABORTED was not served (%v): accept was not retried after ECONNABORTED", err)
+		conformance.WaitFor(t, waitTimeout, "the loop to try the accept", func() bool { return failures.Load() > 0 })
+		for _, c := range waiting[:2] {
+			before := failures.Load()
+			free.Add(1) // one descriptor came free: one accept works, the next fails
+			// accept takes the backlog in order, so c is the one served.
+			if err := conformance.Exchange(c, []byte("one per close"), nil, deadline); err != nil {
+				t.Fatalf("the first waiting connection, after one descriptor came free: %v", err)
+			}
+			conformance.WaitFor(t, waitTimeout, "accept to fail again", func() bool { return free.Load() == 0 && failures.Load() > before })
 		}
-		if a, r := abortTurn.Load(), retryTurn.Load(); a != r {
-			t.Errorf("ECONNABORTED in loop turn %d, the next accept in turn %d: accept was not retried in the same call", a, r)
+		if recs := logs.records(); len(recs) != 1 {
+			t.Fatalf("%d log records for one run of failures with two accepts that worked in it, want 1: the run ended at an accept that worked, not when the backlog was empty", len(recs))
 		}
-		if n := logs.n.Load(); n != 0 {
-			t.Errorf("%d log records: ECONNABORTED was treated as a failure of accept", n)
+		unlimited.Store(true)
+		free.Add(1)
+		for _, c := range waiting {
+			if err := conformance.Exchange(c, []byte("all"), nil, deadline); err != nil {
+				t.Errorf("a waiting connection, once accept works: %v", err)
+			}
+		}
+		conformance.WaitFor(t, waitTimeout, "the end of the run to be logged", func() bool { return len(logs.records()) == 2 })
+		if r := logs.records()[1]; r.msg != "reactor: accept works again" || r.attrs["failures"] != failures.Load() {
+			t.Errorf("end record %q %v, want \"reactor: accept works again\" with failures=%d", r.msg, r.attrs, failures.Load())
 		}
 	})
 }
 
-// TestAcceptFailureSparesLiveConnsAndDoesNotSpin: while accept fails with
-// EMFILE (the process is out of descriptors), the connection stays in the
-// backlog and the loop must neither close the connections it has (gnet
-// shuts its whole engine down here) nor spin retrying the accept (tokio
-// #3529; a level-triggered poller reports the backlog on every Wait). It
-// rests the listener and tries again after reactor.AcceptRetry, or when one
-// of its connections closes, and logs the failure once. Once accept works
-// again, the connection that waited is served with no new connection to
-// make an edge, and new ones are too.
-func TestAcceptFailureSparesLiveConnsAndDoesNotSpin(t *testing.T) {
-	const window = 300 * time.Millisecond
+// TestAcceptResumesWhenAConnectionCloses: a listener resting after EMFILE
+// tries again as soon as a connection of its loop closes, since that frees
+// a descriptor: the connection waiting in the backlog is served with no new
+// connection to make an edge and without waiting out the rest. The rest is
+// made an hour long, so only the wake-up can serve it in time.
+func TestAcceptResumesWhenAConnectionCloses(t *testing.T) {
 	forPollers(t, func(t *testing.T, backend string) {
-		logs := &logCounter{}
-		l := newLoop(t, backend, reactor.WithLogger(slog.New(logs)))
+		reactor.SetAcceptRetry(t, time.Hour)
+		l := newLoop(t, backend, reactor.WithLogger(slog.New(&logRecorder{})))
 		addr := conformance.Listen(t, l, echo.New)
-		live := conformance.DialTCP(t, addr)
 		deadline := time.Now().Add(waitTimeout)
+		live := conformance.DialTCP(t, addr)
 		if err := conformance.Exchange(live, []byte("before"), nil, deadline); err != nil {
 			t.Fatalf("live connection: %v", err)
 		}
-
 		var failing atomic.Bool
 		var failures atomic.Int64
 		failing.Store(true)
@@ -115,31 +292,14 @@ func TestAcceptFailureSparesLiveConnsAndDoesNotSpin(t *testing.T) {
 			return reactor.Accept(lfd)
 		})
 		syncLoop(t, l)
-		waiting := conformance.DialTCP(t, addr) // complete in the kernel, stuck in the backlog
+		waiting := conformance.DialTCP(t, addr)
 		conformance.WaitFor(t, waitTimeout, "the loop to try the accept", func() bool { return failures.Load() > 0 })
-
-		start := failures.Load()
-		assertNoSpin(t, l, window)
-		if n, most := failures.Load()-start, int64(window/reactor.AcceptRetry)+2; n > most {
-			t.Errorf("accept failed %d times in %v for one connection in the backlog, want at most %d (one per %v): the loop retries a failing accept without resting",
-				n, window, most, reactor.AcceptRetry)
-		}
-		if n := logs.n.Load(); n != 1 {
-			t.Errorf("%d log records while accept failed %d times, want 1: a failing accept is logged once until it works again", n, failures.Load())
-		}
-		if err := conformance.Exchange(live, []byte("while accept fails"), nil, deadline); err != nil {
-			t.Errorf("the live connection, while accept fails: %v", err)
-		}
-
+		syncLoop(t, l) // the listener rests
 		failing.Store(false)
+		live.SetLinger(0)
+		live.Close() // the loop sees the RST and closes its side: a descriptor is free
 		if err := conformance.Exchange(waiting, []byte("waited"), nil, deadline); err != nil {
-			t.Errorf("the connection that waited in the backlog, once accept works again: %v", err)
-		}
-		if err := conformance.Exchange(conformance.DialTCP(t, addr), []byte("next"), nil, deadline); err != nil {
-			t.Errorf("a new connection, once accept works again: %v", err)
-		}
-		if err := conformance.Exchange(live, []byte("after"), nil, deadline); err != nil {
-			t.Errorf("the live connection, after accept failed: %v", err)
+			t.Fatalf("the connection that waited in the backlog, after a connection of the loop closed: %v (the close did not wake the resting listener)", err)
 		}
 	})
 }

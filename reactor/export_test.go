@@ -243,7 +243,15 @@ func Unsent(c Conn) int {
 func CurrentTurn(r *Loop, i int) uint64 { return r.eng.(*group).loops[i].turns }
 
 // AcceptRetry is how long a listener whose accept failed rests.
-const AcceptRetry = acceptRetry
+var AcceptRetry = acceptRetry
+
+// SetAcceptRetry changes how long a listener whose accept failed rests,
+// until the test ends. Call it before starting the Loop.
+func SetAcceptRetry(t interface{ Cleanup(func()) }, d time.Duration) {
+	old := acceptRetry
+	acceptRetry = d
+	t.Cleanup(func() { acceptRetry = old })
+}
 
 // Draining reports whether Shutdown has begun on every event loop of r: the
 // loops closed their listeners and judged which peers are active. A loop

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgeloop/edgeloop/internal/acceptfail"
 	"github.com/edgeloop/edgeloop/internal/sockaddr"
 	"github.com/edgeloop/edgeloop/poller"
 	"golang.org/x/sys/unix"
@@ -140,8 +141,8 @@ type acceptor struct {
 	l       *eventLoop
 	c       *conn
 	f       Factory
-	resting bool // accept failed for want of resources; see acceptRetry
-	failing bool // accept has failed since it last succeeded; logged once
+	resting bool               // accept failed, not for one connection's sake; see acceptRetry
+	failed  acceptfail.Episode // accept has failed since it last worked; logged at its start and end
 }
 
 func (a *acceptor) WantsRecv() bool   { return !a.resting }
@@ -155,23 +156,34 @@ func (a *acceptor) HandleRecv() error {
 	l := a.l
 	for l.spent < l.budget {
 		fd, err := l.accept(int(a.c.fd))
-		switch err {
-		case nil:
-		case unix.EINTR, unix.ECONNABORTED:
-			continue
-		case unix.EAGAIN:
+		if err == unix.EAGAIN {
 			a.c.flags &^= fReadable
+			// An empty backlog ends a run of failures, not the first accept
+			// that works: at its descriptor limit, a server under load
+			// accepts one connection per close and fails on the next, and
+			// logging each of those as a new run would log per close.
+			a.recovered()
 			return nil
-		default:
+		}
+		if err != nil {
+			if acceptfail.Classify(err) == acceptfail.Retry {
+				// The error was the connection's (aborted, or its network
+				// gone), not the listener's: take the next one now. An
+				// edge-triggered listener hears of those only once. It
+				// counts against the budget so that a run of them cannot
+				// hold the turn.
+				l.spent += acceptCost
+				continue
+			}
 			// EMFILE and the like: the connection stays in the backlog and
 			// live connections are untouched. No edge comes when
 			// descriptors are freed, so the listener rests and tries again
-			// (rest).
+			// (rest). A broken listener (EBADF...) rests too: retrying it
+			// at once would spin.
 			a.c.flags &^= fReadable
 			a.rest(err)
 			return nil
 		}
-		a.failing = false
 		l.spent += acceptCost
 		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		l.addConn(fd, a.f, fWritable)
@@ -179,20 +191,38 @@ func (a *acceptor) HandleRecv() error {
 	return nil
 }
 
+// recovered ends a run of failures, if accept was failing, and logs it:
+// the backlog is empty, so no connection waits for a descriptor.
+func (a *acceptor) recovered() {
+	if a.failed.Failing() {
+		a.failed.End(a.l.log, "reactor", a.logAttrs()...)
+	}
+}
+
 // rest stops accepting until acceptRetry has passed or a connection of the
 // loop closes, and logs the first failure since accept last worked.
 func (a *acceptor) rest(err error) {
 	l := a.l
-	if !a.failing {
-		a.failing = true
-		l.log.Warn("reactor: accept failed; retrying when a connection closes or after a pause",
-			"err", os.NewSyscallError("accept4", err), "pause", acceptRetry)
+	var attrs []any // only the first failure of a run is logged
+	if !a.failed.Failing() {
+		attrs = append(a.logAttrs(), "retry", "when a connection of this loop closes, or every "+acceptRetry.String())
 	}
+	a.failed.Fail(l.log, "reactor", os.NewSyscallError(acceptCall, err), attrs...)
 	a.resting = true
 	if len(l.resting) == 0 {
 		l.restUntil = time.Now().Add(acceptRetry)
 	}
 	l.resting = append(l.resting, a.c)
+}
+
+// logAttrs names the listener in log records: its address and its loop
+// (each loop has its own socket for a listener, and its own episodes).
+func (a *acceptor) logAttrs() []any {
+	var addr net.Addr
+	if sa, err := unix.Getsockname(int(a.c.fd)); err == nil {
+		addr = sockaddr.ToNet(sa)
+	}
+	return []any{"listener", addr, "loop", a.l.id}
 }
 
 // probeBind binds a socket without SO_REUSEPORT to sa and closes it: it fails

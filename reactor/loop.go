@@ -31,8 +31,9 @@ const lingerPoll = 2 * time.Millisecond
 // resources (EMFILE and the like) rests before it tries again, unless a
 // connection of its loop closes first and frees a descriptor. Without the
 // rest, a level-triggered poller, which reports the waiting backlog on every
-// Wait, would make the loop spin on the failing accept.
-const acceptRetry = 100 * time.Millisecond
+// Wait, would make the loop spin on the failing accept. A variable only so
+// that a test can lengthen it (SetAcceptRetry).
+var acceptRetry = 100 * time.Millisecond
 
 // eventLoop is one goroutine that owns a poller and the entries registered
 // on it (connections and listeners). Everything in it but the task queue is

@@ -26,6 +26,9 @@ func rawWrite(fd int, p []byte) (int, unix.Errno) {
 	return n, 0
 }
 
+// acceptCall is the system call accept makes, for its errors.
+const acceptCall = "accept"
+
 // accept takes one connection off a non-blocking listener and makes it
 // non-blocking and close-on-exec (macOS has no accept4).
 func accept(lfd int) (int, error) {

@@ -46,6 +46,9 @@ func rawWrite(fd int, p []byte) (int, unix.Errno) {
 	return int(r), e
 }
 
+// acceptCall is the system call accept makes, for its errors.
+const acceptCall = "accept4"
+
 // accept takes one connection off a non-blocking listener, already
 // non-blocking and close-on-exec.
 func accept(lfd int) (int, error) {

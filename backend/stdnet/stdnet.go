@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgeloop/edgeloop/internal/acceptfail"
 	"github.com/edgeloop/edgeloop/internal/sockopt"
 	"github.com/edgeloop/edgeloop/reactor"
 	"golang.org/x/sys/unix"
@@ -104,21 +105,58 @@ func (e *netEngine) Listen(network, address string, f reactor.Factory) (net.Addr
 	return ln.Addr(), nil
 }
 
+// acceptPause bounds the pause of an accept loop after a failure: it starts
+// at a fifth of it and doubles. Go's poller reports no readiness when
+// descriptors are freed, so the loop looks again after the pause; the native
+// loop's listener rests as long (reactor's acceptRetry). net/http goes up to
+// a second, but it logs every failure; this logs a run once.
+var acceptPause = 100 * time.Millisecond
+
+// backlogQuiet is how long an accept must find nothing to take, during a run
+// of failures, for the loop to deem the backlog empty and the run over. Go's
+// Accept waits out EAGAIN itself, so a deadline is the only way to see it.
+var backlogQuiet = 20 * time.Millisecond
+
+// acceptLoop accepts on ln until it closes. A failed accept never ends it:
+// an error of the connection's own (acceptfail.Retry) is skipped at once,
+// any other pauses the loop (acceptPause) while the connections wait in the
+// backlog and live ones go on. A run of such failures is logged once when
+// it starts and once when the backlog is empty again (acceptfail.Episode).
 func (e *netEngine) acceptLoop(ln net.Listener, f reactor.Factory) {
 	defer e.wg.Done()
-	backoff := time.Millisecond
+	var failed acceptfail.Episode
+	var pause time.Duration
+	dl, _ := ln.(interface{ SetDeadline(time.Time) error })
 	for {
+		if failed.Failing() && dl != nil {
+			// The run lasts until an accept waits for nothing to take,
+			// not until the first that works: at its descriptor limit, a
+			// server under load accepts one connection per close and
+			// fails on the next.
+			dl.SetDeadline(time.Now().Add(backlogQuiet))
+		}
 		nc, err := ln.Accept()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			switch {
+			case errors.Is(err, net.ErrClosed):
 				return
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				failed.End(e.log, "stdnet", "listener", ln.Addr())
+				dl.SetDeadline(time.Time{})
+				continue
+			case acceptfail.Classify(err) == acceptfail.Retry:
+				continue // Go retries ECONNABORTED and EINTR itself, but not EPROTO and the like
 			}
-			// EMFILE and the like: back off as net/http does, keep serving.
-			time.Sleep(backoff)
-			backoff = min(2*backoff, time.Second)
+			var attrs []any // only the first failure of a run is logged
+			if !failed.Failing() {
+				attrs = []any{"listener", ln.Addr(), "retry", "after a pause of up to " + acceptPause.String()}
+			}
+			failed.Fail(e.log, "stdnet", err, attrs...)
+			pause = min(max(2*pause, acceptPause/5), acceptPause)
+			time.Sleep(pause)
 			continue
 		}
-		backoff = time.Millisecond
+		pause = 0
 		e.start(nc, nil, f)
 	}
 }
