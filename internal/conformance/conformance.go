@@ -73,6 +73,14 @@ const (
 	IdleTimeout      Behaviour = "idle-timeout"      // a silent connection closes with ErrIdleTimeout, a busy one stays
 	GracefulFlood    Behaviour = "graceful-flood"    // CloseGraceful: answer and EOF, no RST, for a client still sending
 	GracefulBound    Behaviour = "graceful-bound"    // CloseGraceful ends within the linger limit when the peer never reads
+	ResetUpload      Behaviour = "reset-upload"      // an RST mid-request (an array mid-upload) frees the connection and its memory
+	ResetWaiting     Behaviour = "reset-waiting"     // an RST of a connection waiting for array memory takes it off the waiting list
+	ResetWaiterNow   Behaviour = "reset-waiter-now"  // ... at once, not only once memory is freed
+	ResetDownload    Behaviour = "reset-download"    // an RST mid-answer (64 MiB array, echo unread) frees the connection and its memory
+	ServerReset      Behaviour = "server-reset"      // a handler error with input unread: the peer sees an error, the others nothing
+	HalfCloseServer  Behaviour = "half-close-server" // the handler's CloseWrite: the peer reads all, then EOF, and can still send
+	HalfCloseLarge   Behaviour = "half-close-large"  // ... after an answer larger than the socket takes at once
+	Churn            Behaviour = "churn"             // 20 000 connect/close cycles: no growth in fds, goroutines or heap
 )
 
 // Limits lists, per backend, the behaviours it cannot meet by design and
@@ -92,6 +100,12 @@ var Limits = map[string]map[Behaviour]string{
 		ShutdownFlush: "gnet's Engine.Stop closes every connection at once, and gnet's close " +
 			"writes the output it still holds only as far as the socket takes it at that " +
 			"moment, dropping the rest (eventloop.close in gnet v2)",
+		HalfCloseLarge: "gnet's Conn.Write queues in gnet what the socket does not take, and " +
+			"the adapter's CloseWrite refuses (ErrUnsupported) while that queue holds " +
+			"anything, since a FIN must not overtake it; gnet tells no handler when the " +
+			"queue drains, so after an answer larger than the socket takes at once the " +
+			"handler cannot know when to shut its write side (the test's handler got " +
+			"\"CloseWrite with output queued in gnet\", and its error close dropped the rest)",
 		DialOut:        dialLimit,
 		PacketDial:     dialLimit,
 		PendingConnect: dialLimit,
@@ -111,6 +125,10 @@ var Limits = map[string]map[Behaviour]string{
 			"connection's handler); Conn.Wake itself is safe from any goroutine on net",
 		WakeFromPost: loopPostLimit,
 		PostLoop:     loopPostLimit,
+		ResetWaiterNow: "the net backend reads a connection only while its handler wants " +
+			"input, so the reset of a connection waiting for array memory (it wants " +
+			"neither input nor output) goes unnoticed until the memory is freed and the " +
+			"handler reads again, or the idle timeout closes it; it does leave then",
 		PostConnSameG: "Conn.Post runs fn on a goroutine of its own, under the " +
 			"connection's mutex: in step with the handler's calls, so fn needs no " +
 			"lock, but not on the goroutine that calls the handler",

@@ -31,6 +31,24 @@ func unacked(t testing.TB, c *net.TCPConn) int {
 	return n
 }
 
+// unread returns how many bytes wait in c's receive queue (SIOCINQ): the
+// peer sent them and c has not read them.
+func unread(t testing.TB, c *net.TCPConn) int {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, ierr := -1, error(nil)
+	if err := rc.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.SIOCINQ) }); err != nil {
+		t.Fatal(err)
+	}
+	if ierr != nil {
+		t.Fatalf("ioctl SIOCINQ: %v", ierr)
+	}
+	return n
+}
+
 // tcpSockets reads /proc/net/tcp.
 func tcpSockets(t testing.TB) []tcpSocket {
 	t.Helper()

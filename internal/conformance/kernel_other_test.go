@@ -15,6 +15,14 @@ func unacked(t testing.TB, _ *net.TCPConn) int {
 	return 0
 }
 
+// unread is SIOCINQ, which only Linux has under that name: the tests that
+// need it skip elsewhere.
+func unread(t testing.TB, _ *net.TCPConn) int {
+	t.Helper()
+	t.Skip("needs SIOCINQ (Linux) to see what waits unread in the client's socket")
+	return 0
+}
+
 // tcpSockets reads /proc/net/tcp, which only Linux has: the tests that need
 // it skip elsewhere.
 func tcpSockets(t testing.TB) []tcpSocket {

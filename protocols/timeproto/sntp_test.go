@@ -226,6 +226,12 @@ func TestParseSNTPReplyLeap(t *testing.T) {
 	}
 }
 
+// FuzzSNTPReply fuzzes the server's request path: SNTPReply with any
+// datagram as the request, as the SNTP service calls it for each datagram
+// it receives. It must answer exactly the valid client requests (48 bytes
+// or more, version 1 to 4, mode 3) with a 48-byte reply that the client
+// parser accepts, echoing the request's version and transmit timestamp,
+// and leave dst unchanged for everything else.
 func FuzzSNTPReply(f *testing.F) {
 	f.Add(request(3))
 	f.Add(request(4))
@@ -261,6 +267,48 @@ func FuzzSNTPReply(f *testing.F) {
 		}
 		if p.VN != req[0]>>3&7 || p.Originate != binary.BigEndian.Uint64(req[40:]) || p.Reference == 0 {
 			t.Fatalf("reply %+v to request % x", p, req)
+		}
+	})
+}
+
+// FuzzParseSNTPReply fuzzes the client parser with any datagram as the
+// reply: it must accept exactly the 48-byte-or-longer headers of version 1
+// to 4 and mode 4, decode every field from its place, and reject the rest
+// with one of its errors, never panicking.
+func FuzzParseSNTPReply(f *testing.F) {
+	f.Add(mustReply(f, request(4)))
+	f.Add(mustReply(f, request(1)))
+	f.Add(request(4))
+	f.Add(mustReply(f, request(3))[:47])
+	f.Add(append(mustReply(f, request(4)), 0xAA, 0xBB))
+	f.Add([]byte{})
+	f.Add(bytes.Repeat([]byte{0xFF}, 48))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := timeproto.ParseSNTPReply(b)
+		valid := len(b) >= 48 && b[0]&7 == 4 && b[0]>>3&7 >= 1 && b[0]>>3&7 <= 4
+		if err != nil {
+			if valid {
+				t.Fatalf("rejected a valid reply % x: %v", b, err)
+			}
+			if !errors.Is(err, timeproto.ErrShortPacket) && !errors.Is(err, timeproto.ErrVersion) && !errors.Is(err, timeproto.ErrNotReply) {
+				t.Fatalf("error %v is none of the parser's", err)
+			}
+			if p != (timeproto.SNTPPacket{}) {
+				t.Fatalf("error %v with a non-zero packet %+v", err, p)
+			}
+			return
+		}
+		if !valid {
+			t.Fatalf("accepted % x as a reply: %+v", b, p)
+		}
+		be := binary.BigEndian
+		want := timeproto.SNTPPacket{
+			LI: b[0] >> 6, VN: b[0] >> 3 & 7, Mode: 4, Stratum: b[1], Poll: int8(b[2]), Precision: int8(b[3]),
+			RootDelay: be.Uint32(b[4:]), RootDispersion: be.Uint32(b[8:]), RefID: [4]byte(b[12:16]),
+			Reference: be.Uint64(b[16:]), Originate: be.Uint64(b[24:]), Receive: be.Uint64(b[32:]), Transmit: be.Uint64(b[40:]),
+		}
+		if p != want {
+			t.Fatalf("ParseSNTPReply(% x) = %+v, want %+v", b, p, want)
 		}
 	})
 }
