@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/edgeloop/edgeloop/backend"
+	"github.com/edgeloop/edgeloop/internal/memreturn"
 
 	"github.com/edgeloop/edgeloop/protocols/array"
 	"github.com/edgeloop/edgeloop/protocols/echo"
@@ -212,6 +213,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		name = backend.Default()
 	}
 	log.Info("serving", "backend", name, "loops", *loops)
+	// Buffers that slow peers held are garbage once they leave, but an idle
+	// server allocates nothing that would collect them: memreturn does.
+	stopReturns := memreturn.Start(memreturn.DefaultInterval)
+	defer stopReturns()
 
 	var sig os.Signal
 	select {

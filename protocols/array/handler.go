@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgeloop/edgeloop/internal/memreturn"
 	"github.com/edgeloop/edgeloop/reactor"
 )
 
@@ -87,6 +88,7 @@ type Handler struct {
 	reserved int64  // bytes taken from the budget
 	waiting  bool   // registered with the budget, not woken yet
 	big      bool   // held an array of returnThreshold or more
+	peak     int64  // the largest array it held, for memreturn
 	out      [][]byte
 	outBufs  [3][]byte
 }
@@ -218,6 +220,7 @@ func (h *Handler) reserve() bool {
 		runtime.GC()
 	}
 	h.data = make([]byte, h.reserved) // once, at exactly the data size
+	h.peak = max(h.peak, h.reserved)
 	h.big = h.big || h.reserved >= returnThreshold
 	h.state = stData
 	return true
@@ -316,6 +319,11 @@ func (h *Handler) HandleClose(error) {
 		h.mem.cancel(h.c)
 	}
 	h.release()
+	// An array under returnThreshold is garbage too, and in an idle server
+	// nothing collects it: memreturn, which serve runs, returns it. The
+	// returnMemory below stays for programs that use this package without
+	// it (internal/memreturn is not theirs to import).
+	memreturn.Released(int(h.peak))
 	if h.big {
 		returnMemory()
 	}

@@ -3,6 +3,7 @@ package echo
 import (
 	"io"
 
+	"github.com/edgeloop/edgeloop/internal/memreturn"
 	"github.com/edgeloop/edgeloop/reactor"
 	"github.com/valyala/bytebufferpool"
 )
@@ -11,8 +12,21 @@ import (
 // reading.
 const DefaultCap = 1 << 20
 
-// pool holds outgoing buffers between bursts.
+// pool holds outgoing buffers between bursts, those of up to poolMax
+// bytes only.
 var pool bytebufferpool.Pool
+
+// poolMax is the largest outgoing buffer kept in the pool: the loop's read
+// buffer (64 KiB), the most that one read brings in, which is what a burst
+// the socket does not take at once usually leaves. A bigger buffer belongs
+// to a peer that read slower than it wrote; it is dropped when it empties,
+// and reported to memreturn so that its pages go back to the OS once the
+// server is quiet. Kept in the pool, it would stay resident until two
+// collections have run (sync.Pool's victim cache), and an idle server runs
+// none: bytebufferpool drops big buffers itself only after calibrating,
+// which takes 42000 Puts of one size class, and then by their length at Put
+// rather than their capacity.
+const poolMax = 64 << 10
 
 // Handler echoes one connection.
 type Handler struct {
@@ -76,6 +90,8 @@ func (h *Handler) HandleRecv() error {
 }
 
 // send writes p now if nothing is queued before it, and queues the rest.
+// HandleRecv reads no more than the room under the cap, so the unsent
+// output and p together never exceed it.
 func (h *Handler) send(p []byte) error {
 	if h.out == nil {
 		n, err := h.c.Write(p)
@@ -86,14 +102,42 @@ func (h *Handler) send(p []byte) error {
 			return nil
 		}
 		h.out = pool.Get()
-	} else if h.off > 0 && h.off >= len(h.out.B)/2 {
-		// Slide the unsent tail down rather than let the buffer grow
-		// while a slow peer keeps it from ever emptying.
-		h.out.B = h.out.B[:copy(h.out.B, h.out.B[h.off:])]
-		h.off = 0
+	}
+	if len(h.out.B)+len(p) > cap(h.out.B) {
+		h.grow(len(p))
 	}
 	h.out.B = append(h.out.B, p...)
 	return nil
+}
+
+// grow makes room for n more bytes of output: first by sliding the unsent
+// tail to the front, over what was sent, then if that is not enough by
+// doubling the buffer up to poolMax, and past that straight to the cap.
+// The buffer's capacity stays within the cap, so a peer held at the cap
+// costs the cap and not twice it. Going straight to the cap leaves no
+// garbage of 128 KiB to 512 KiB buffers behind (doubling did: about the
+// cap again per slow peer, resident until the next collection).
+func (h *Handler) grow(n int) {
+	b := h.out.B
+	if h.off > 0 {
+		// Sliding copies the unsent bytes, no more than the cap, once per
+		// read that would not fit: each follows a send that made room.
+		b = b[:copy(b, b[h.off:])]
+		h.off = 0
+	}
+	if need := len(b) + n; need > cap(b) {
+		size := h.cap
+		if need <= poolMax {
+			size = min(max(2*cap(b), need), poolMax)
+		}
+		nb := make([]byte, len(b), max(size, need))
+		copy(nb, b)
+		if cap(b) > poolMax {
+			memreturn.Released(cap(b))
+		}
+		b = nb
+	}
+	h.out.B = b
 }
 
 // HandleSend implements reactor.Handler.
@@ -115,9 +159,16 @@ func (h *Handler) HandleSend() error {
 // HandleClose implements reactor.CloseHandler: the buffer goes back to the pool.
 func (h *Handler) HandleClose(error) { h.release() }
 
+// release gives the emptied buffer back: to the pool if it is of the usual
+// size, else to the garbage collector, and memreturn is told.
 func (h *Handler) release() {
-	if h.out != nil {
-		pool.Put(h.out)
-		h.out, h.off = nil, 0
+	if h.out == nil {
+		return
 	}
+	if c := cap(h.out.B); c > poolMax {
+		memreturn.Released(c)
+	} else {
+		pool.Put(h.out)
+	}
+	h.out, h.off = nil, 0
 }

@@ -38,6 +38,7 @@ type spy struct {
 	maxPending   atomic.Int64
 	pendingAtEOF atomic.Int64 // output held when the peer's EOF was read; -1 before
 	maxBuffered  atomic.Int64 // the most the output buffer held, sent part included
+	maxCapacity  atomic.Int64 // the output buffer's largest capacity
 	recvsOnTail  atomic.Int64 // HandleRecv calls made while a partly sent tail was held
 	closedAtEOF  atomic.Bool  // the handler closed in the call that read EOF
 	closes       atomic.Int64
@@ -66,6 +67,9 @@ func (s *spy) observe() {
 	}
 	if b := int64(echo.Buffered(s.Handler)); b > s.maxBuffered.Load() {
 		s.maxBuffered.Store(b)
+	}
+	if c := int64(echo.Capacity(s.Handler)); c > s.maxCapacity.Load() {
+		s.maxCapacity.Store(c)
 	}
 }
 
@@ -206,6 +210,9 @@ func TestPendingNeverExceedsCap(t *testing.T) {
 			})
 			if m := s.maxPending.Load(); m > capBytes {
 				t.Errorf("Pending reached %d, over the cap of %d", m, capBytes)
+			}
+			if m := s.maxCapacity.Load(); m > capBytes {
+				t.Errorf("the output buffer's capacity reached %d, over the cap of %d: a peer at the cap costs more than the cap", m, capBytes)
 			}
 			st := s.state(t)
 			if st.pending != capBytes || st.wantsRecv || !st.wantsSend {

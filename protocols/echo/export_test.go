@@ -13,3 +13,12 @@ func Buffered(h *Handler) int {
 // Sent returns how much of h's output buffer has been sent: the offset of
 // the unsent tail. Call it on h's loop goroutine.
 func Sent(h *Handler) int { return h.off }
+
+// Capacity returns the capacity of h's output buffer: what it costs in
+// memory, whatever it holds. Call it on h's loop goroutine.
+func Capacity(h *Handler) int {
+	if h.out == nil {
+		return 0
+	}
+	return cap(h.out.B)
+}
