@@ -8,11 +8,11 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/edgeloop/edgeloop/internal/logtest"
 	"github.com/edgeloop/edgeloop/protocols/echo"
 	"github.com/edgeloop/edgeloop/reactor"
 	"golang.org/x/sys/unix"
@@ -42,42 +42,11 @@ func (l *faultyListener) Accept() (net.Conn, error) {
 	return l.TCPListener.Accept()
 }
 
-// logRecord is one log record, flattened.
-type logRecord struct {
-	level slog.Level
-	msg   string
-	attrs map[string]any
-}
-
-// logRecorder is a slog.Handler that keeps its records.
-type logRecorder struct {
-	mu   sync.Mutex
-	recs []logRecord
-}
-
-func (h *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (h *logRecorder) Handle(_ context.Context, r slog.Record) error {
-	rec := logRecord{level: r.Level, msg: r.Message, attrs: map[string]any{}}
-	r.Attrs(func(a slog.Attr) bool { rec.attrs[a.Key] = a.Value.Any(); return true })
-	h.mu.Lock()
-	h.recs = append(h.recs, rec)
-	h.mu.Unlock()
-	return nil
-}
-func (h *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return h }
-func (h *logRecorder) WithGroup(string) slog.Handler      { return h }
-
-func (h *logRecorder) records() []logRecord {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]logRecord(nil), h.recs...)
-}
-
 // serveFaulty starts a net engine that logs to a recorder and serves echo
 // on a faultyListener, and returns its address.
-func serveFaulty(t *testing.T, fail func() error) (string, *logRecorder, *faultyListener) {
+func serveFaulty(t *testing.T, fail func() error) (string, *logtest.Recorder, *faultyListener) {
 	t.Helper()
-	logs := &logRecorder{}
+	logs := &logtest.Recorder{}
 	eng, err := Engine(reactor.Config{Logger: slog.New(logs), ReadBuffer: 4096})
 	if err != nil {
 		t.Fatal(err)
@@ -184,8 +153,8 @@ func TestAcceptRetriesConnectionErrors(t *testing.T) {
 			if err := exchange(dial(t, addr), []byte("behind failed connections"), acceptWait); err != nil {
 				t.Fatalf("the connection behind three accepts that failed with %v: %v (the accept loop paused)", errno, err)
 			}
-			if recs := logs.records(); len(recs) != 0 {
-				t.Errorf("%d log records (first: %q): %v was treated as a failure of the listener", len(recs), recs[0].msg, errno)
+			if recs := logs.Records(); len(recs) != 0 {
+				t.Errorf("%d log records (first: %q): %v was treated as a failure of the listener", len(recs), recs[0].Msg, errno)
 			}
 		})
 	}
@@ -232,13 +201,13 @@ func TestAcceptFailureLogsOncePerRun(t *testing.T) {
 			if n, most := failures.Load()-start, int64(window/(acceptPause/5))+2; n > most {
 				t.Errorf("accept failed %d times in %v, want at most %d: the accept loop does not pause", n, window, most)
 			}
-			recs := logs.records()
+			recs := logs.Records()
 			if len(recs) != 1 {
 				t.Fatalf("%d log records while accept failed %d times, want 1: a run of failures is logged once until it ends", len(recs), failures.Load())
 			}
-			if r := recs[0]; r.level != tc.level || !strings.HasPrefix(r.msg, "stdnet: accept fail") ||
-				!strings.Contains(r.attrs["err"].(error).Error(), "accept4") || r.attrs["listener"] == nil {
-				t.Errorf("the failure's record: %v %q %v; want level %v, \"stdnet: accept fail...\", the error with its system call, the listener", r.level, r.msg, r.attrs, tc.level)
+			if r := recs[0]; r.Level != tc.level || !strings.HasPrefix(r.Msg, "stdnet: accept fail") ||
+				!strings.Contains(r.Attrs["err"].(error).Error(), "accept4") || r.Attrs["listener"] == nil {
+				t.Errorf("the failure's record: %v %q %v; want level %v, \"stdnet: accept fail...\", the error with its system call, the listener", r.Level, r.Msg, r.Attrs, tc.level)
 			}
 			if err := exchange(live, []byte("while accept fails"), acceptWait); err != nil {
 				t.Errorf("the live connection, while accept fails: %v", err)
@@ -248,16 +217,16 @@ func TestAcceptFailureLogsOncePerRun(t *testing.T) {
 			if err := exchange(waiting, []byte("waited"), acceptWait); err != nil {
 				t.Errorf("the connection that waited in the backlog, once accept works again: %v", err)
 			}
-			waitFor(t, "the end of the run to be logged", func() bool { return len(logs.records()) >= 2 })
-			recs = logs.records()
-			if r := recs[1]; len(recs) != 2 || r.level != slog.LevelInfo || r.msg != "stdnet: accept works again" ||
-				r.attrs["failures"] != failures.Load() || r.attrs["lasted"] == nil {
+			waitFor(t, "the end of the run to be logged", func() bool { return len(logs.Records()) >= 2 })
+			recs = logs.Records()
+			if r := recs[1]; len(recs) != 2 || r.Level != slog.LevelInfo || r.Msg != "stdnet: accept works again" ||
+				r.Attrs["failures"] != failures.Load() || r.Attrs["lasted"] == nil {
 				t.Errorf("records after accept worked again: %v; want one more, INFO \"stdnet: accept works again\" with failures=%d and lasted", recs, failures.Load())
 			}
 			if err := exchange(dial(t, addr), []byte("next"), acceptWait); err != nil {
 				t.Errorf("a new connection, once accept works again: %v", err)
 			}
-			if recs := logs.records(); len(recs) != 2 {
+			if recs := logs.Records(); len(recs) != 2 {
 				t.Errorf("%d log records after the run ended, want 2", len(recs))
 			}
 		})
@@ -296,15 +265,15 @@ func TestAcceptRunAtLimitLogsOnce(t *testing.T) {
 		}
 		waitFor(t, "accept to fail again", func() bool { return free.Load() == 0 && failures.Load() > before })
 	}
-	if recs := logs.records(); len(recs) != 1 {
+	if recs := logs.Records(); len(recs) != 1 {
 		t.Fatalf("%d log records for one run of failures with two accepts that worked in it, want 1: the run ended at an accept that worked, not when the backlog was empty", len(recs))
 	}
 	limited.Store(false)
 	if err := exchange(waiting[2], []byte("all"), acceptWait); err != nil {
 		t.Errorf("the last waiting connection, once accept works: %v", err)
 	}
-	waitFor(t, "the end of the run to be logged", func() bool { return len(logs.records()) == 2 })
-	if r := logs.records()[1]; r.msg != "stdnet: accept works again" || r.attrs["failures"] != failures.Load() {
-		t.Errorf("end record %q %v, want \"stdnet: accept works again\" with failures=%d", r.msg, r.attrs, failures.Load())
+	waitFor(t, "the end of the run to be logged", func() bool { return len(logs.Records()) == 2 })
+	if r := logs.Records()[1]; r.Msg != "stdnet: accept works again" || r.Attrs["failures"] != failures.Load() {
+		t.Errorf("end record %q %v, want \"stdnet: accept works again\" with failures=%d", r.Msg, r.Attrs, failures.Load())
 	}
 }
