@@ -27,24 +27,50 @@ import (
 const acceptWait = 10 * time.Second
 
 // faultyListener is a TCP listener whose Accept returns fail's error, as
-// package net would wrap it, whenever fail returns one.
+// package net would wrap it, whenever fail returns one. Once closed, it
+// says so (net.ErrClosed) before asking fail, as a real listener would, so
+// that Shutdown ends an accept loop that fail keeps failing.
 type faultyListener struct {
 	*net.TCPListener
 	fail    func() error
+	took    func()       // if set, called when the real Accept returns a connection
 	blocked atomic.Int64 // calls that got past fail to the real Accept
+	closed  atomic.Bool
 }
 
 func (l *faultyListener) Accept() (net.Conn, error) {
+	if l.closed.Load() {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: net.ErrClosed}
+	}
 	if err := l.fail(); err != nil {
 		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: os.NewSyscallError("accept4", err)}
 	}
 	l.blocked.Add(1)
-	return l.TCPListener.Accept()
+	c, err := l.TCPListener.Accept()
+	if err == nil && l.took != nil {
+		l.took()
+	}
+	return c, err
+}
+
+func (l *faultyListener) Close() error {
+	l.closed.Store(true)
+	return l.TCPListener.Close()
 }
 
 // serveFaulty starts a net engine that logs to a recorder and serves echo
-// on a faultyListener, and returns its address.
-func serveFaulty(t *testing.T, fail func() error) (string, *logtest.Recorder, *faultyListener) {
+// on a faultyListener with fail and took, and returns its address.
+func serveFaulty(t *testing.T, fail func() error, took func()) (string, *logtest.Recorder, *faultyListener) {
+	t.Helper()
+	_, logs, fl := startFaulty(t, fail, took)
+	return fl.Addr().String(), logs, fl
+}
+
+// startFaulty starts a net engine that logs to a recorder and serves echo
+// on a faultyListener whose Accept fails whenever fail returns an error and
+// calls took, if not nil, whenever the real Accept takes a connection. The
+// engine shuts down when the test ends.
+func startFaulty(t *testing.T, fail func() error, took func()) (*netEngine, *logtest.Recorder, *faultyListener) {
 	t.Helper()
 	logs := &logtest.Recorder{}
 	eng, err := Engine(reactor.Config{Logger: slog.New(logs), ReadBuffer: 4096})
@@ -56,7 +82,7 @@ func serveFaulty(t *testing.T, fail func() error) (string, *logtest.Recorder, *f
 	if err != nil {
 		t.Fatal(err)
 	}
-	fl := &faultyListener{TCPListener: ln, fail: fail}
+	fl := &faultyListener{TCPListener: ln, fail: fail, took: took}
 	e.mu.Lock()
 	e.lns = append(e.lns, fl)
 	e.wg.Add(1)
@@ -69,7 +95,7 @@ func serveFaulty(t *testing.T, fail func() error) (string, *logtest.Recorder, *f
 			t.Errorf("Shutdown: %v", err)
 		}
 	})
-	return ln.Addr().String(), logs, fl
+	return e, logs, fl
 }
 
 // failNext makes the accept after the one the loop waits in fail: it waits
@@ -132,6 +158,14 @@ func setPause(t *testing.T, d time.Duration) {
 	t.Cleanup(func() { acceptPause = old })
 }
 
+// setBacklogQuiet changes backlogQuiet until the test ends; call it before
+// serving.
+func setBacklogQuiet(t *testing.T, d time.Duration) {
+	old := backlogQuiet
+	backlogQuiet = d
+	t.Cleanup(func() { backlogQuiet = old })
+}
+
 // TestAcceptRetriesConnectionErrors: an accept error that concerns only
 // the connection being taken (EPROTO, ENETDOWN, EPERM, ... as `man 2
 // accept` lists them; Go retries ECONNABORTED and EINTR itself) is skipped
@@ -149,7 +183,7 @@ func TestAcceptRetriesConnectionErrors(t *testing.T) {
 					return errno
 				}
 				return nil
-			})
+			}, nil)
 			if err := exchange(dial(t, addr), []byte("behind failed connections"), acceptWait); err != nil {
 				t.Fatalf("the connection behind three accepts that failed with %v: %v (the accept loop paused)", errno, err)
 			}
@@ -187,7 +221,7 @@ func TestAcceptFailureLogsOncePerRun(t *testing.T) {
 					return tc.errno
 				}
 				return nil
-			})
+			}, nil)
 			live := dial(t, addr)
 			if err := exchange(live, []byte("before"), acceptWait); err != nil {
 				t.Fatalf("live connection: %v", err)
@@ -240,16 +274,20 @@ func TestAcceptFailureLogsOncePerRun(t *testing.T) {
 func TestAcceptRunAtLimitLogsOnce(t *testing.T) {
 	var free, failures atomic.Int64
 	var limited atomic.Bool
+	var charged atomic.Bool // the accept under way was let through under the limit
+	// A descriptor is used up only by an accept that took a connection:
+	// one that timed out (backlogQuiet) leaves it free for the next.
 	addr, logs, fl := serveFaulty(t, func() error {
-		if !limited.Load() {
-			return nil
-		}
-		if free.Add(-1) < 0 {
-			free.Add(1)
+		charged.Store(limited.Load())
+		if charged.Load() && free.Load() <= 0 {
 			failures.Add(1)
 			return unix.EMFILE
 		}
 		return nil
+	}, func() {
+		if charged.Load() {
+			free.Add(-1)
+		}
 	})
 	failNext(t, addr, fl, func() { limited.Store(true) })
 	waitFor(t, "accept to fail", func() bool { return failures.Load() > 0 })
@@ -275,5 +313,68 @@ func TestAcceptRunAtLimitLogsOnce(t *testing.T) {
 	waitFor(t, "the end of the run to be logged", func() bool { return len(logs.Records()) == 2 })
 	if r := logs.Records()[1]; r.Msg != "stdnet: accept works again" || r.Attrs["failures"] != failures.Load() {
 		t.Errorf("end record %q %v, want \"stdnet: accept works again\" with failures=%d", r.Msg, r.Attrs, failures.Load())
+	}
+}
+
+// TestAcceptRunEndsUnderSteadyLoad: a run of failures ends once accepts have
+// worked for runQuietPauses pauses since the last failure, even though the
+// backlog is never empty for backlogQuiet, and a later shortage is logged as
+// a run of its own. A busy server (50 connections a second or more) never
+// waits backlogQuiet for nothing, so before this, after one failure it
+// never logged "accept works again", nor any shortage after. backlogQuiet is
+// made an hour long, so that only accepts that work can end a run.
+func TestAcceptRunEndsUnderSteadyLoad(t *testing.T) {
+	setPause(t, 20*time.Millisecond) // a run ends 200 ms after its last failure
+	setBacklogQuiet(t, time.Hour)
+	var failNow atomic.Int64
+	addr, logs, _ := serveFaulty(t, func() error {
+		if failNow.Add(-1) >= 0 {
+			return unix.EMFILE
+		}
+		return nil
+	}, nil)
+	// stream serves a connection every 5 ms until the log holds n records,
+	// for at most ten times as long as a run takes to end.
+	stream := func(n int) {
+		for end := time.Now().Add(10 * runQuietPauses * acceptPause); logs.Count() < n && time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+			if err := exchange(dial(t, addr), []byte("x"), acceptWait); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := range 2 {
+		failNow.Store(1) // a shortage: the next accept fails, those after work
+		stream(2*i + 2)
+		if n := logs.Count(); n != 2*i+2 {
+			t.Fatalf("shortage %d under steady load: %d log records, want %d: the run did not end while connections kept coming",
+				i+1, n, 2*i+2)
+		}
+	}
+	for i, r := range logs.Records() {
+		if want := []string{"stdnet: accept failed", "stdnet: accept works again"}[i%2]; !strings.HasPrefix(r.Msg, want) {
+			t.Errorf("record %d: %v %q %v, want %q...", i, r.Level, r.Msg, r.Attrs, want)
+		}
+	}
+}
+
+// TestShutdownDuringAcceptPause: Shutdown while the accept loop pauses after
+// a failure (EMFILE) returns at once, not when the pause ends. Before this,
+// the loop slept out its pause, and Shutdown, which waits for it, too.
+func TestShutdownDuringAcceptPause(t *testing.T) {
+	setPause(t, 10*time.Second) // the first pause is 2 s, plainly longer than Shutdown may take
+	var failures atomic.Int64
+	e, _, _ := startFaulty(t, func() error {
+		failures.Add(1)
+		return unix.EMFILE
+	}, nil)
+	waitFor(t, "accept to fail", func() bool { return failures.Load() > 0 })
+	ctx, cancel := context.WithTimeout(context.Background(), acceptWait)
+	defer cancel()
+	start := time.Now()
+	if err := e.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if took := time.Since(start); took > 500*time.Millisecond {
+		t.Errorf("Shutdown took %v during the accept loop's pause of %v: it waited the pause out", took, acceptPause/5)
 	}
 }
