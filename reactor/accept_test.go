@@ -43,7 +43,8 @@ func setAccept(t *testing.T, l *reactor.Loop, f func(lfd int) (int, error)) {
 // it in the backlog, and records the loop turn of that call and of the next.
 func TestAcceptRetriesConnectionErrors(t *testing.T) {
 	for _, errno := range []unix.Errno{unix.ECONNABORTED, unix.EINTR, unix.EPERM, unix.EPROTO,
-		unix.ENETDOWN, unix.ENETUNREACH, unix.EHOSTUNREACH, unix.EHOSTDOWN, unix.ENOPROTOOPT, unix.EOPNOTSUPP} {
+		unix.ENETDOWN, unix.ENETUNREACH, unix.EHOSTUNREACH, unix.EHOSTDOWN, unix.ENOPROTOOPT, unix.EOPNOTSUPP,
+		unix.ETIMEDOUT, unix.ESOCKTNOSUPPORT, unix.EPROTONOSUPPORT} {
 		t.Run("err="+unix.ErrnoName(errno), func(t *testing.T) {
 			forPollers(t, func(t *testing.T, backend string) {
 				logs := &logtest.Recorder{}

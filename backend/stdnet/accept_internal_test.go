@@ -173,7 +173,8 @@ func setBacklogQuiet(t *testing.T, d time.Duration) {
 // paused would leave the next connection unserved.
 func TestAcceptRetriesConnectionErrors(t *testing.T) {
 	for _, errno := range []unix.Errno{unix.ECONNABORTED, unix.EINTR, unix.EPERM, unix.EPROTO,
-		unix.ENETDOWN, unix.ENETUNREACH, unix.EHOSTUNREACH, unix.EHOSTDOWN, unix.ENOPROTOOPT, unix.EOPNOTSUPP} {
+		unix.ENETDOWN, unix.ENETUNREACH, unix.EHOSTUNREACH, unix.EHOSTDOWN, unix.ENOPROTOOPT, unix.EOPNOTSUPP,
+		unix.ETIMEDOUT, unix.ESOCKTNOSUPPORT, unix.EPROTONOSUPPORT} {
 		t.Run("err="+unix.ErrnoName(errno), func(t *testing.T) {
 			setPause(t, time.Hour)
 			var fails atomic.Int64
