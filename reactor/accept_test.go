@@ -93,7 +93,7 @@ func TestAcceptRetriesConnectionErrors(t *testing.T) {
 // connections it has (gnet shuts its whole engine down here) nor spin
 // retrying the accept (tokio #3529; a level-triggered poller reports the
 // backlog on every Wait). It rests the listener and tries again after
-// reactor.AcceptRetry, or when one of its connections closes. It logs the
+// reactor.AcceptRetry(), or when one of its connections closes. It logs the
 // run of failures once when it starts (a warning, or an error for a broken
 // listener) and once when it ends, with the count, never per attempt. Once
 // accept works again, the connection that waited is served with no new
@@ -137,9 +137,9 @@ func TestAcceptFailureSparesLiveConnsAndDoesNotSpin(t *testing.T) {
 
 				start := failures.Load()
 				assertNoSpin(t, l, window)
-				if n, most := failures.Load()-start, int64(window/reactor.AcceptRetry)+2; n > most {
+				if n, most := failures.Load()-start, int64(window/reactor.AcceptRetry())+2; n > most {
 					t.Errorf("accept failed %d times in %v for one connection in the backlog, want at most %d (one per %v): the loop retries a failing accept without resting",
-						n, window, most, reactor.AcceptRetry)
+						n, window, most, reactor.AcceptRetry())
 				}
 				recs := logs.Records()
 				if len(recs) != 1 {
