@@ -1,17 +1,16 @@
 package reactor_test
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/edgeloop/edgeloop/internal/conformance"
+	"github.com/edgeloop/edgeloop/internal/logtest"
 	"github.com/edgeloop/edgeloop/protocols/echo"
 	"github.com/edgeloop/edgeloop/reactor"
 	"golang.org/x/sys/unix"
@@ -21,38 +20,6 @@ import (
 // through reactor.SetAccept, which swaps the loop's accept function: a
 // real EMFILE needs the whole process out of descriptors, which the other
 // tests running alongside would feel too.
-
-// logRecord is one log record, flattened.
-type logRecord struct {
-	level slog.Level
-	msg   string
-	attrs map[string]any
-}
-
-// logRecorder is a slog.Handler that keeps its records.
-type logRecorder struct {
-	mu   sync.Mutex
-	recs []logRecord
-}
-
-func (h *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (h *logRecorder) Handle(_ context.Context, r slog.Record) error {
-	rec := logRecord{level: r.Level, msg: r.Message, attrs: map[string]any{}}
-	r.Attrs(func(a slog.Attr) bool { rec.attrs[a.Key] = a.Value.Any(); return true })
-	h.mu.Lock()
-	h.recs = append(h.recs, rec)
-	h.mu.Unlock()
-	return nil
-}
-func (h *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return h }
-func (h *logRecorder) WithGroup(string) slog.Handler      { return h }
-
-// records returns the records so far.
-func (h *logRecorder) records() []logRecord {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]logRecord(nil), h.recs...)
-}
 
 // setAccept makes l's loops accept with f, and restores the platform's
 // accept when the test ends.
@@ -76,10 +43,11 @@ func setAccept(t *testing.T, l *reactor.Loop, f func(lfd int) (int, error)) {
 // it in the backlog, and records the loop turn of that call and of the next.
 func TestAcceptRetriesConnectionErrors(t *testing.T) {
 	for _, errno := range []unix.Errno{unix.ECONNABORTED, unix.EINTR, unix.EPERM, unix.EPROTO,
-		unix.ENETDOWN, unix.ENETUNREACH, unix.EHOSTUNREACH, unix.EHOSTDOWN, unix.ENOPROTOOPT, unix.EOPNOTSUPP} {
+		unix.ENETDOWN, unix.ENETUNREACH, unix.EHOSTUNREACH, unix.EHOSTDOWN, unix.ENOPROTOOPT, unix.EOPNOTSUPP,
+		unix.ETIMEDOUT, unix.ESOCKTNOSUPPORT, unix.EPROTONOSUPPORT} {
 		t.Run("err="+unix.ErrnoName(errno), func(t *testing.T) {
 			forPollers(t, func(t *testing.T, backend string) {
-				logs := &logRecorder{}
+				logs := &logtest.Recorder{}
 				l := newLoop(t, backend, reactor.WithLogger(slog.New(logs)))
 				addr := conformance.Listen(t, l, echo.New)
 				var armed atomic.Bool
@@ -110,8 +78,8 @@ func TestAcceptRetriesConnectionErrors(t *testing.T) {
 				if f, r := failTurn.Load(), retryTurn.Load(); f != r {
 					t.Errorf("%v in loop turn %d, the next accept in turn %d: accept was not retried in the same call (the listener rested)", errno, f, r)
 				}
-				if recs := logs.records(); len(recs) != 0 {
-					t.Errorf("%d log records (first: %q): %v was treated as a failure of the listener", len(recs), recs[0].msg, errno)
+				if recs := logs.Records(); len(recs) != 0 {
+					t.Errorf("%d log records (first: %q): %v was treated as a failure of the listener", len(recs), recs[0].Msg, errno)
 				}
 			})
 		})
@@ -125,7 +93,7 @@ func TestAcceptRetriesConnectionErrors(t *testing.T) {
 // connections it has (gnet shuts its whole engine down here) nor spin
 // retrying the accept (tokio #3529; a level-triggered poller reports the
 // backlog on every Wait). It rests the listener and tries again after
-// reactor.AcceptRetry, or when one of its connections closes. It logs the
+// reactor.AcceptRetry(), or when one of its connections closes. It logs the
 // run of failures once when it starts (a warning, or an error for a broken
 // listener) and once when it ends, with the count, never per attempt. Once
 // accept works again, the connection that waited is served with no new
@@ -144,7 +112,7 @@ func TestAcceptFailureSparesLiveConnsAndDoesNotSpin(t *testing.T) {
 	} {
 		t.Run("err="+unix.ErrnoName(tc.errno), func(t *testing.T) {
 			forPollers(t, func(t *testing.T, backend string) {
-				logs := &logRecorder{}
+				logs := &logtest.Recorder{}
 				l := newLoop(t, backend, reactor.WithLogger(slog.New(logs)))
 				addr := conformance.Listen(t, l, echo.New)
 				live := conformance.DialTCP(t, addr)
@@ -169,17 +137,17 @@ func TestAcceptFailureSparesLiveConnsAndDoesNotSpin(t *testing.T) {
 
 				start := failures.Load()
 				assertNoSpin(t, l, window)
-				if n, most := failures.Load()-start, int64(window/reactor.AcceptRetry)+2; n > most {
+				if n, most := failures.Load()-start, int64(window/reactor.AcceptRetry())+2; n > most {
 					t.Errorf("accept failed %d times in %v for one connection in the backlog, want at most %d (one per %v): the loop retries a failing accept without resting",
-						n, window, most, reactor.AcceptRetry)
+						n, window, most, reactor.AcceptRetry())
 				}
-				recs := logs.records()
+				recs := logs.Records()
 				if len(recs) != 1 {
 					t.Fatalf("%d log records while accept failed %d times, want 1: a run of failures is logged once until it ends", len(recs), failures.Load())
 				}
-				if r := recs[0]; r.level != tc.level || !strings.HasPrefix(r.msg, "reactor: accept fail") ||
-					!strings.Contains(fmt.Sprint(r.attrs["err"]), "accept") || r.attrs["listener"] == nil {
-					t.Errorf("the failure's record: %v %q %v; want level %v, \"reactor: accept fail...\", the error wrapped with the system call, the listener", r.level, r.msg, r.attrs, tc.level)
+				if r := recs[0]; r.Level != tc.level || !strings.HasPrefix(r.Msg, "reactor: accept fail") ||
+					!strings.Contains(fmt.Sprint(r.Attrs["err"]), "accept") || r.Attrs["listener"] == nil {
+					t.Errorf("the failure's record: %v %q %v; want level %v, \"reactor: accept fail...\", the error wrapped with the system call, the listener", r.Level, r.Msg, r.Attrs, tc.level)
 				}
 				if err := conformance.Exchange(live, []byte("while accept fails"), nil, deadline); err != nil {
 					t.Errorf("the live connection, while accept fails: %v", err)
@@ -189,10 +157,10 @@ func TestAcceptFailureSparesLiveConnsAndDoesNotSpin(t *testing.T) {
 				if err := conformance.Exchange(waiting, []byte("waited"), nil, deadline); err != nil {
 					t.Errorf("the connection that waited in the backlog, once accept works again: %v", err)
 				}
-				conformance.WaitFor(t, waitTimeout, "the end of the run of failures to be logged", func() bool { return len(logs.records()) >= 2 })
-				recs = logs.records()
-				if r := recs[1]; len(recs) != 2 || r.level != slog.LevelInfo || r.msg != "reactor: accept works again" ||
-					r.attrs["failures"] != failures.Load() || r.attrs["lasted"] == nil {
+				conformance.WaitFor(t, waitTimeout, "the end of the run of failures to be logged", func() bool { return len(logs.Records()) >= 2 })
+				recs = logs.Records()
+				if r := recs[1]; len(recs) != 2 || r.Level != slog.LevelInfo || r.Msg != "reactor: accept works again" ||
+					r.Attrs["failures"] != failures.Load() || r.Attrs["lasted"] == nil {
 					t.Errorf("records after accept worked again: %v; want one more, INFO \"reactor: accept works again\" with failures=%d and lasted", recs, failures.Load())
 				}
 				if err := conformance.Exchange(conformance.DialTCP(t, addr), []byte("next"), nil, deadline); err != nil {
@@ -201,7 +169,7 @@ func TestAcceptFailureSparesLiveConnsAndDoesNotSpin(t *testing.T) {
 				if err := conformance.Exchange(live, []byte("after"), nil, deadline); err != nil {
 					t.Errorf("the live connection, after accept failed: %v", err)
 				}
-				if recs := logs.records(); len(recs) != 2 {
+				if recs := logs.Records(); len(recs) != 2 {
 					t.Errorf("%d log records after the run of failures ended, want 2", len(recs))
 				}
 			})
@@ -217,7 +185,7 @@ func TestAcceptFailureSparesLiveConnsAndDoesNotSpin(t *testing.T) {
 // (as a close would) while three connections wait.
 func TestAcceptRunAtLimitLogsOnce(t *testing.T) {
 	forPollers(t, func(t *testing.T, backend string) {
-		logs := &logRecorder{}
+		logs := &logtest.Recorder{}
 		l := newLoop(t, backend, reactor.WithLogger(slog.New(logs)))
 		addr := conformance.Listen(t, l, echo.New)
 		var free, failures atomic.Int64 // descriptors the hook lets accept use; failed calls
@@ -249,7 +217,7 @@ func TestAcceptRunAtLimitLogsOnce(t *testing.T) {
 			}
 			conformance.WaitFor(t, waitTimeout, "accept to fail again", func() bool { return free.Load() == 0 && failures.Load() > before })
 		}
-		if recs := logs.records(); len(recs) != 1 {
+		if recs := logs.Records(); len(recs) != 1 {
 			t.Fatalf("%d log records for one run of failures with two accepts that worked in it, want 1: the run ended at an accept that worked, not when the backlog was empty", len(recs))
 		}
 		unlimited.Store(true)
@@ -259,9 +227,9 @@ func TestAcceptRunAtLimitLogsOnce(t *testing.T) {
 				t.Errorf("a waiting connection, once accept works: %v", err)
 			}
 		}
-		conformance.WaitFor(t, waitTimeout, "the end of the run to be logged", func() bool { return len(logs.records()) == 2 })
-		if r := logs.records()[1]; r.msg != "reactor: accept works again" || r.attrs["failures"] != failures.Load() {
-			t.Errorf("end record %q %v, want \"reactor: accept works again\" with failures=%d", r.msg, r.attrs, failures.Load())
+		conformance.WaitFor(t, waitTimeout, "the end of the run to be logged", func() bool { return len(logs.Records()) == 2 })
+		if r := logs.Records()[1]; r.Msg != "reactor: accept works again" || r.Attrs["failures"] != failures.Load() {
+			t.Errorf("end record %q %v, want \"reactor: accept works again\" with failures=%d", r.Msg, r.Attrs, failures.Load())
 		}
 	})
 }
@@ -274,7 +242,7 @@ func TestAcceptRunAtLimitLogsOnce(t *testing.T) {
 func TestAcceptResumesWhenAConnectionCloses(t *testing.T) {
 	forPollers(t, func(t *testing.T, backend string) {
 		reactor.SetAcceptRetry(t, time.Hour)
-		l := newLoop(t, backend, reactor.WithLogger(slog.New(&logRecorder{})))
+		l := newLoop(t, backend, reactor.WithLogger(slog.New(&logtest.Recorder{})))
 		addr := conformance.Listen(t, l, echo.New)
 		deadline := time.Now().Add(waitTimeout)
 		live := conformance.DialTCP(t, addr)

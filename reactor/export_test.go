@@ -242,8 +242,9 @@ func Unsent(c Conn) int {
 // loop's goroutine: from a handler, a posted function or an accept hook.
 func CurrentTurn(r *Loop, i int) uint64 { return r.eng.(*group).loops[i].turns }
 
-// AcceptRetry is how long a listener whose accept failed rests.
-var AcceptRetry = acceptRetry
+// AcceptRetry returns how long a listener whose accept failed rests, as
+// SetAcceptRetry left it: a function, since a copy would not see the change.
+func AcceptRetry() time.Duration { return acceptRetry }
 
 // SetAcceptRetry changes how long a listener whose accept failed rests,
 // until the test ends. Call it before starting the Loop.

@@ -8,11 +8,11 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/edgeloop/edgeloop/internal/logtest"
 	"github.com/edgeloop/edgeloop/protocols/echo"
 	"github.com/edgeloop/edgeloop/reactor"
 	"golang.org/x/sys/unix"
@@ -27,57 +27,52 @@ import (
 const acceptWait = 10 * time.Second
 
 // faultyListener is a TCP listener whose Accept returns fail's error, as
-// package net would wrap it, whenever fail returns one.
+// package net would wrap it, whenever fail returns one. Once closed, it
+// says so (net.ErrClosed) before asking fail, as a real listener would, so
+// that Shutdown ends an accept loop that fail keeps failing.
 type faultyListener struct {
 	*net.TCPListener
 	fail    func() error
+	took    func()       // if set, called when the real Accept returns a connection
 	blocked atomic.Int64 // calls that got past fail to the real Accept
+	closed  atomic.Bool
 }
 
 func (l *faultyListener) Accept() (net.Conn, error) {
+	if l.closed.Load() {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: net.ErrClosed}
+	}
 	if err := l.fail(); err != nil {
 		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: os.NewSyscallError("accept4", err)}
 	}
 	l.blocked.Add(1)
-	return l.TCPListener.Accept()
+	c, err := l.TCPListener.Accept()
+	if err == nil && l.took != nil {
+		l.took()
+	}
+	return c, err
 }
 
-// logRecord is one log record, flattened.
-type logRecord struct {
-	level slog.Level
-	msg   string
-	attrs map[string]any
-}
-
-// logRecorder is a slog.Handler that keeps its records.
-type logRecorder struct {
-	mu   sync.Mutex
-	recs []logRecord
-}
-
-func (h *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (h *logRecorder) Handle(_ context.Context, r slog.Record) error {
-	rec := logRecord{level: r.Level, msg: r.Message, attrs: map[string]any{}}
-	r.Attrs(func(a slog.Attr) bool { rec.attrs[a.Key] = a.Value.Any(); return true })
-	h.mu.Lock()
-	h.recs = append(h.recs, rec)
-	h.mu.Unlock()
-	return nil
-}
-func (h *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return h }
-func (h *logRecorder) WithGroup(string) slog.Handler      { return h }
-
-func (h *logRecorder) records() []logRecord {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]logRecord(nil), h.recs...)
+func (l *faultyListener) Close() error {
+	l.closed.Store(true)
+	return l.TCPListener.Close()
 }
 
 // serveFaulty starts a net engine that logs to a recorder and serves echo
-// on a faultyListener, and returns its address.
-func serveFaulty(t *testing.T, fail func() error) (string, *logRecorder, *faultyListener) {
+// on a faultyListener with fail and took, and returns its address.
+func serveFaulty(t *testing.T, fail func() error, took func()) (string, *logtest.Recorder, *faultyListener) {
 	t.Helper()
-	logs := &logRecorder{}
+	_, logs, fl := startFaulty(t, fail, took)
+	return fl.Addr().String(), logs, fl
+}
+
+// startFaulty starts a net engine that logs to a recorder and serves echo
+// on a faultyListener whose Accept fails whenever fail returns an error and
+// calls took, if not nil, whenever the real Accept takes a connection. The
+// engine shuts down when the test ends.
+func startFaulty(t *testing.T, fail func() error, took func()) (*netEngine, *logtest.Recorder, *faultyListener) {
+	t.Helper()
+	logs := &logtest.Recorder{}
 	eng, err := Engine(reactor.Config{Logger: slog.New(logs), ReadBuffer: 4096})
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +82,7 @@ func serveFaulty(t *testing.T, fail func() error) (string, *logRecorder, *faulty
 	if err != nil {
 		t.Fatal(err)
 	}
-	fl := &faultyListener{TCPListener: ln, fail: fail}
+	fl := &faultyListener{TCPListener: ln, fail: fail, took: took}
 	e.mu.Lock()
 	e.lns = append(e.lns, fl)
 	e.wg.Add(1)
@@ -100,7 +95,7 @@ func serveFaulty(t *testing.T, fail func() error) (string, *logRecorder, *faulty
 			t.Errorf("Shutdown: %v", err)
 		}
 	})
-	return ln.Addr().String(), logs, fl
+	return e, logs, fl
 }
 
 // failNext makes the accept after the one the loop waits in fail: it waits
@@ -163,6 +158,14 @@ func setPause(t *testing.T, d time.Duration) {
 	t.Cleanup(func() { acceptPause = old })
 }
 
+// setBacklogQuiet changes backlogQuiet until the test ends; call it before
+// serving.
+func setBacklogQuiet(t *testing.T, d time.Duration) {
+	old := backlogQuiet
+	backlogQuiet = d
+	t.Cleanup(func() { backlogQuiet = old })
+}
+
 // TestAcceptRetriesConnectionErrors: an accept error that concerns only
 // the connection being taken (EPROTO, ENETDOWN, EPERM, ... as `man 2
 // accept` lists them; Go retries ECONNABORTED and EINTR itself) is skipped
@@ -170,7 +173,8 @@ func setPause(t *testing.T, d time.Duration) {
 // paused would leave the next connection unserved.
 func TestAcceptRetriesConnectionErrors(t *testing.T) {
 	for _, errno := range []unix.Errno{unix.ECONNABORTED, unix.EINTR, unix.EPERM, unix.EPROTO,
-		unix.ENETDOWN, unix.ENETUNREACH, unix.EHOSTUNREACH, unix.EHOSTDOWN, unix.ENOPROTOOPT, unix.EOPNOTSUPP} {
+		unix.ENETDOWN, unix.ENETUNREACH, unix.EHOSTUNREACH, unix.EHOSTDOWN, unix.ENOPROTOOPT, unix.EOPNOTSUPP,
+		unix.ETIMEDOUT, unix.ESOCKTNOSUPPORT, unix.EPROTONOSUPPORT} {
 		t.Run("err="+unix.ErrnoName(errno), func(t *testing.T) {
 			setPause(t, time.Hour)
 			var fails atomic.Int64
@@ -180,12 +184,12 @@ func TestAcceptRetriesConnectionErrors(t *testing.T) {
 					return errno
 				}
 				return nil
-			})
+			}, nil)
 			if err := exchange(dial(t, addr), []byte("behind failed connections"), acceptWait); err != nil {
 				t.Fatalf("the connection behind three accepts that failed with %v: %v (the accept loop paused)", errno, err)
 			}
-			if recs := logs.records(); len(recs) != 0 {
-				t.Errorf("%d log records (first: %q): %v was treated as a failure of the listener", len(recs), recs[0].msg, errno)
+			if recs := logs.Records(); len(recs) != 0 {
+				t.Errorf("%d log records (first: %q): %v was treated as a failure of the listener", len(recs), recs[0].Msg, errno)
 			}
 		})
 	}
@@ -218,7 +222,7 @@ func TestAcceptFailureLogsOncePerRun(t *testing.T) {
 					return tc.errno
 				}
 				return nil
-			})
+			}, nil)
 			live := dial(t, addr)
 			if err := exchange(live, []byte("before"), acceptWait); err != nil {
 				t.Fatalf("live connection: %v", err)
@@ -232,13 +236,13 @@ func TestAcceptFailureLogsOncePerRun(t *testing.T) {
 			if n, most := failures.Load()-start, int64(window/(acceptPause/5))+2; n > most {
 				t.Errorf("accept failed %d times in %v, want at most %d: the accept loop does not pause", n, window, most)
 			}
-			recs := logs.records()
+			recs := logs.Records()
 			if len(recs) != 1 {
 				t.Fatalf("%d log records while accept failed %d times, want 1: a run of failures is logged once until it ends", len(recs), failures.Load())
 			}
-			if r := recs[0]; r.level != tc.level || !strings.HasPrefix(r.msg, "stdnet: accept fail") ||
-				!strings.Contains(r.attrs["err"].(error).Error(), "accept4") || r.attrs["listener"] == nil {
-				t.Errorf("the failure's record: %v %q %v; want level %v, \"stdnet: accept fail...\", the error with its system call, the listener", r.level, r.msg, r.attrs, tc.level)
+			if r := recs[0]; r.Level != tc.level || !strings.HasPrefix(r.Msg, "stdnet: accept fail") ||
+				!strings.Contains(r.Attrs["err"].(error).Error(), "accept4") || r.Attrs["listener"] == nil {
+				t.Errorf("the failure's record: %v %q %v; want level %v, \"stdnet: accept fail...\", the error with its system call, the listener", r.Level, r.Msg, r.Attrs, tc.level)
 			}
 			if err := exchange(live, []byte("while accept fails"), acceptWait); err != nil {
 				t.Errorf("the live connection, while accept fails: %v", err)
@@ -248,16 +252,16 @@ func TestAcceptFailureLogsOncePerRun(t *testing.T) {
 			if err := exchange(waiting, []byte("waited"), acceptWait); err != nil {
 				t.Errorf("the connection that waited in the backlog, once accept works again: %v", err)
 			}
-			waitFor(t, "the end of the run to be logged", func() bool { return len(logs.records()) >= 2 })
-			recs = logs.records()
-			if r := recs[1]; len(recs) != 2 || r.level != slog.LevelInfo || r.msg != "stdnet: accept works again" ||
-				r.attrs["failures"] != failures.Load() || r.attrs["lasted"] == nil {
+			waitFor(t, "the end of the run to be logged", func() bool { return len(logs.Records()) >= 2 })
+			recs = logs.Records()
+			if r := recs[1]; len(recs) != 2 || r.Level != slog.LevelInfo || r.Msg != "stdnet: accept works again" ||
+				r.Attrs["failures"] != failures.Load() || r.Attrs["lasted"] == nil {
 				t.Errorf("records after accept worked again: %v; want one more, INFO \"stdnet: accept works again\" with failures=%d and lasted", recs, failures.Load())
 			}
 			if err := exchange(dial(t, addr), []byte("next"), acceptWait); err != nil {
 				t.Errorf("a new connection, once accept works again: %v", err)
 			}
-			if recs := logs.records(); len(recs) != 2 {
+			if recs := logs.Records(); len(recs) != 2 {
 				t.Errorf("%d log records after the run ended, want 2", len(recs))
 			}
 		})
@@ -271,16 +275,20 @@ func TestAcceptFailureLogsOncePerRun(t *testing.T) {
 func TestAcceptRunAtLimitLogsOnce(t *testing.T) {
 	var free, failures atomic.Int64
 	var limited atomic.Bool
+	var charged atomic.Bool // the accept under way was let through under the limit
+	// A descriptor is used up only by an accept that took a connection:
+	// one that timed out (backlogQuiet) leaves it free for the next.
 	addr, logs, fl := serveFaulty(t, func() error {
-		if !limited.Load() {
-			return nil
-		}
-		if free.Add(-1) < 0 {
-			free.Add(1)
+		charged.Store(limited.Load())
+		if charged.Load() && free.Load() <= 0 {
 			failures.Add(1)
 			return unix.EMFILE
 		}
 		return nil
+	}, func() {
+		if charged.Load() {
+			free.Add(-1)
+		}
 	})
 	failNext(t, addr, fl, func() { limited.Store(true) })
 	waitFor(t, "accept to fail", func() bool { return failures.Load() > 0 })
@@ -296,15 +304,80 @@ func TestAcceptRunAtLimitLogsOnce(t *testing.T) {
 		}
 		waitFor(t, "accept to fail again", func() bool { return free.Load() == 0 && failures.Load() > before })
 	}
-	if recs := logs.records(); len(recs) != 1 {
+	if recs := logs.Records(); len(recs) != 1 {
 		t.Fatalf("%d log records for one run of failures with two accepts that worked in it, want 1: the run ended at an accept that worked, not when the backlog was empty", len(recs))
 	}
 	limited.Store(false)
 	if err := exchange(waiting[2], []byte("all"), acceptWait); err != nil {
 		t.Errorf("the last waiting connection, once accept works: %v", err)
 	}
-	waitFor(t, "the end of the run to be logged", func() bool { return len(logs.records()) == 2 })
-	if r := logs.records()[1]; r.msg != "stdnet: accept works again" || r.attrs["failures"] != failures.Load() {
-		t.Errorf("end record %q %v, want \"stdnet: accept works again\" with failures=%d", r.msg, r.attrs, failures.Load())
+	waitFor(t, "the end of the run to be logged", func() bool { return len(logs.Records()) == 2 })
+	if r := logs.Records()[1]; r.Msg != "stdnet: accept works again" || r.Attrs["failures"] != failures.Load() {
+		t.Errorf("end record %q %v, want \"stdnet: accept works again\" with failures=%d", r.Msg, r.Attrs, failures.Load())
+	}
+}
+
+// TestAcceptRunEndsUnderSteadyLoad: a run of failures ends once accepts have
+// worked for runQuietPauses pauses since the last failure, even though the
+// backlog is never empty for backlogQuiet, and a later shortage is logged as
+// a run of its own. A busy server (50 connections a second or more) never
+// waits backlogQuiet for nothing, so before this, after one failure it
+// never logged "accept works again", nor any shortage after. backlogQuiet is
+// made an hour long, so that only accepts that work can end a run.
+func TestAcceptRunEndsUnderSteadyLoad(t *testing.T) {
+	setPause(t, 20*time.Millisecond) // a run ends 200 ms after its last failure
+	setBacklogQuiet(t, time.Hour)
+	var failNow atomic.Int64
+	addr, logs, _ := serveFaulty(t, func() error {
+		if failNow.Add(-1) >= 0 {
+			return unix.EMFILE
+		}
+		return nil
+	}, nil)
+	// stream serves a connection every 5 ms until the log holds n records,
+	// for at most ten times as long as a run takes to end.
+	stream := func(n int) {
+		end := time.Now().Add(10 * runQuietPauses * acceptPause)
+		for logs.Count() < n && time.Now().Before(end) {
+			if err := exchange(dial(t, addr), []byte("x"), acceptWait); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(5 * time.Millisecond) // the load's pace, not a wait for something
+		}
+	}
+	for i := range 2 {
+		failNow.Store(1) // a shortage: the next accept fails, those after work
+		stream(2*i + 2)
+		if n := logs.Count(); n != 2*i+2 {
+			t.Fatalf("shortage %d under steady load: %d log records, want %d: the run did not end while connections kept coming",
+				i+1, n, 2*i+2)
+		}
+	}
+	for i, r := range logs.Records() {
+		if want := []string{"stdnet: accept failed", "stdnet: accept works again"}[i%2]; !strings.HasPrefix(r.Msg, want) {
+			t.Errorf("record %d: %v %q %v, want %q...", i, r.Level, r.Msg, r.Attrs, want)
+		}
+	}
+}
+
+// TestShutdownDuringAcceptPause: Shutdown while the accept loop pauses after
+// a failure (EMFILE) returns at once, not when the pause ends. Before this,
+// the loop slept out its pause, and Shutdown, which waits for it, too.
+func TestShutdownDuringAcceptPause(t *testing.T) {
+	setPause(t, 10*time.Second) // the first pause is 2 s, plainly longer than Shutdown may take
+	var failures atomic.Int64
+	e, _, _ := startFaulty(t, func() error {
+		failures.Add(1)
+		return unix.EMFILE
+	}, nil)
+	waitFor(t, "accept to fail", func() bool { return failures.Load() > 0 })
+	ctx, cancel := context.WithTimeout(context.Background(), acceptWait)
+	defer cancel()
+	start := time.Now()
+	if err := e.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if took := time.Since(start); took > 500*time.Millisecond {
+		t.Errorf("Shutdown took %v during the accept loop's pause of %v: it waited the pause out", took, acceptPause/5)
 	}
 }

@@ -30,6 +30,7 @@ func Engine(cfg reactor.Config) (reactor.Engine, error) {
 		conns:      make(map[*netConn]struct{}),
 		eps:        make(map[*netEndpoint]struct{}),
 		doneCh:     make(chan struct{}),
+		stopAccept: make(chan struct{}),
 		epoch:      time.Now(),
 	}
 	if e.log == nil {
@@ -54,6 +55,9 @@ type netEngine struct {
 	epoch      time.Time // the origin of activity stamps (monotonic)
 	draining   bool
 	deadline   time.Time // Shutdown's deadline, for flushing writes
+	// stopAccept is closed by Shutdown: an accept loop pausing after a
+	// failure returns at once rather than at the end of its pause.
+	stopAccept chan struct{}
 	wg         sync.WaitGroup
 	doneCh     chan struct{}
 	doneOnce   sync.Once
@@ -115,17 +119,38 @@ var acceptPause = 100 * time.Millisecond
 // backlogQuiet is how long an accept must find nothing to take, during a run
 // of failures, for the loop to deem the backlog empty and the run over. Go's
 // Accept waits out EAGAIN itself, so a deadline is the only way to see it.
+//
+// Go's Accept returns os.ErrDeadlineExceeded without calling accept4 when
+// the deadline has already passed, so a loop descheduled for longer than
+// this between SetDeadline and Accept ends the run with connections still in
+// the backlog: the next failure starts a new run, two log lines more, and
+// nothing is lost. A listener without SetDeadline never ends a run this way,
+// only by runQuiet.
 var backlogQuiet = 20 * time.Millisecond
+
+// runQuietPauses is how many acceptPauses must pass without a failure for an
+// accept that works to end a run. While descriptors are short, a failure
+// recurs within one pause plus the accepts that the descriptors freed
+// meanwhile allow; ten pauses leave room for a burst of those and for a
+// noisy scheduler, and still end a run a second after the last shortage
+// with the default pause. A busy server needs this: at 50 connections a
+// second or more, no accept ever waits backlogQuiet for nothing.
+const runQuietPauses = 10
 
 // acceptLoop accepts on ln until it closes. A failed accept never ends it:
 // an error of the connection's own (acceptfail.Retry) is skipped at once,
 // any other pauses the loop (acceptPause) while the connections wait in the
 // backlog and live ones go on. A run of such failures is logged once when
-// it starts and once when the backlog is empty again (acceptfail.Episode).
+// it starts and once when it ends (acceptfail.Episode): when the backlog is
+// empty again (an accept waited backlogQuiet for nothing), or when an accept
+// works runQuietPauses pauses after the last failure. Shutdown ends a pause
+// at once.
 func (e *netEngine) acceptLoop(ln net.Listener, f reactor.Factory) {
 	defer e.wg.Done()
 	var failed acceptfail.Episode
 	var pause time.Duration
+	var lastFail time.Time
+	runQuiet := runQuietPauses * acceptPause
 	dl, _ := ln.(interface{ SetDeadline(time.Time) error })
 	for {
 		if failed.Failing() && dl != nil {
@@ -153,10 +178,27 @@ func (e *netEngine) acceptLoop(ln net.Listener, f reactor.Factory) {
 			}
 			failed.Fail(e.log, "stdnet", err, attrs...)
 			pause = min(max(2*pause, acceptPause/5), acceptPause)
-			time.Sleep(pause)
+			// A timer, not a sleep: Shutdown waits for this goroutine,
+			// and must not wait out the pause.
+			timer := time.NewTimer(pause)
+			select {
+			case <-e.stopAccept:
+				timer.Stop()
+				return
+			case <-timer.C:
+			}
+			lastFail = time.Now() // after the pause: runQuiet counts accepts, not pausing
 			continue
 		}
 		pause = 0
+		if failed.Failing() && time.Since(lastFail) >= runQuiet {
+			// A busy backlog is never empty for backlogQuiet, yet no
+			// accept has failed for a while: the shortage is over.
+			failed.End(e.log, "stdnet", "listener", ln.Addr())
+			if dl != nil {
+				dl.SetDeadline(time.Time{})
+			}
+		}
 		e.start(nc, nil, f)
 	}
 }
@@ -594,8 +636,11 @@ func (e *netEngine) Post(fn func()) error {
 func (e *netEngine) Shutdown(ctx context.Context) error {
 	e.stopDials()
 	e.mu.Lock()
-	if !e.draining && e.idle.stop != nil {
-		close(e.idle.stop)
+	if !e.draining {
+		close(e.stopAccept)
+		if e.idle.stop != nil {
+			close(e.idle.stop)
+		}
 	}
 	e.draining = true
 	e.deadline, _ = ctx.Deadline()

@@ -56,6 +56,11 @@ func Classify(err error) Kind {
 		// Linux's accept passes on (`man 2 accept`: treat them like
 		// EAGAIN by retrying).
 		return Retry
+	case unix.ETIMEDOUT, unix.ESOCKTNOSUPPORT, unix.EPROTONOSUPPORT:
+		// Errors `man 2 accept` says various Linux kernels return for the
+		// new connection (with ENOSR, which only some systems define:
+		// retryOS); the listener that took it is fine.
+		return Retry
 	case unix.EPERM:
 		// Linux: firewall rules forbid this connection, not the next.
 		return Retry

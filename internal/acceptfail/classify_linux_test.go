@@ -13,4 +13,5 @@ var osTests = []struct {
 	want acceptfail.Kind
 }{
 	{unix.ENONET, acceptfail.Retry},
+	{unix.ENOSR, acceptfail.Retry},
 }

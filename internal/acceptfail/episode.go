@@ -11,8 +11,10 @@ import (
 // and once when it ends, never once per attempt: a listener out of
 // descriptors may fail ten times a second for hours. The first accept that
 // works does not end it: at its descriptor limit, a server under load
-// accepts one connection per close and fails on the next. It is not safe for concurrent use (one listener's accepts are
-// serial).
+// accepts one connection per close and fails on the next. (The net backend,
+// which cannot see EAGAIN, also ends a run once accepts have worked for a
+// while without a failure.) It is not safe for concurrent use: one
+// listener's accepts are serial.
 type Episode struct {
 	failures int
 	start    time.Time

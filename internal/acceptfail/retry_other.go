@@ -4,6 +4,6 @@ package acceptfail
 
 import "syscall"
 
-// retryOS reports whether errno is a Retry error that only this OS defines:
-// none here (ENONET is Linux's).
+// retryOS reports whether errno is a Retry error that not every OS defines:
+// none here (ENONET and ENOSR are Linux's accept errors).
 func retryOS(syscall.Errno) bool { return false }
