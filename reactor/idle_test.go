@@ -93,3 +93,54 @@ func TestIdleTimeout(t *testing.T) {
 		}
 	})
 }
+
+// slowSink is idleSink whose first HandleRecv holds the loop for a while
+// before it reads, as a handler that allocates and collects a large
+// buffer (the array service) may under load.
+type slowSink struct {
+	idleSink
+	hold  time.Duration
+	slept bool
+}
+
+func (s *slowSink) HandleRecv() error {
+	if !s.slept {
+		s.slept = true
+		time.Sleep(s.hold) // the stall under test, not a wait for a condition
+	}
+	return s.idleSink.HandleRecv()
+}
+
+// TestIdleSweepSparesPendingInput: a loop turn that lasts longer than the
+// idle timeout (a handler that holds the loop) must not make the sweep
+// close a connection whose input is waiting to be read: the peer sent
+// throughout, and only the server was slow. The sweep runs before the
+// turn serves its ready list, so it used to see the stamp of the last
+// read, a timeout ago, and close the connection under the peer's writes
+// (a 200 MiB array upload got EPIPE).
+func TestIdleSweepSparesPendingInput(t *testing.T) {
+	const idle = 100 * time.Millisecond
+	forPollers(t, func(t *testing.T, b string) {
+		l := newLoop(t, b, reactor.WithIdleTimeout(idle))
+		closed := make(chan error, 1)
+		addr, err := l.Listen("tcp", "127.0.0.1:0", func(c reactor.Conn) reactor.Handler {
+			return &slowSink{idleSink: idleSink{c: c, closed: closed}, hold: 3 * idle}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := dialT(t, addr)
+		// Send for 6 timeouts without a pause longer than idle/5.
+		end := time.Now().Add(6 * idle)
+		for time.Now().Before(end) {
+			if _, err := c.Write(make([]byte, 1024)); err != nil {
+				t.Fatalf("write while sending steadily: %v (the server closed the connection)", err)
+			}
+			select {
+			case err := <-closed:
+				t.Fatalf("the server closed a connection whose peer sends every %v: %v", idle/5, err)
+			case <-time.After(idle / 5):
+			}
+		}
+	})
+}

@@ -278,6 +278,7 @@ func (l *eventLoop) serveReady() {
 			l.serve(c)
 		}
 	}
+	l.restamp(batch)
 	clear(batch)
 	l.spare = batch[:0]
 }

@@ -701,7 +701,7 @@ func TestServeArrayMemoryReturns(t *testing.T) {
 		extra []string
 	}{
 		{"reset", func(nc *net.TCPConn) { nc.SetLinger(0); nc.Close() }, nil},
-		{"stall", func(*net.TCPConn) {}, []string{"--idle-timeout", "500ms"}},
+		{"stall", func(*net.TCPConn) {}, []string{"--idle-timeout", "2s"}}, // loose: 200 MiB on a loaded machine
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := startServe(t, 1, append([]string{"--loops", "1", "--array", "127.0.0.1:0"}, tc.extra...)...)
@@ -722,10 +722,17 @@ func TestServeArrayMemoryReturns(t *testing.T) {
 			nc := c.(*net.TCPConn)
 			defer nc.Close()
 			nc.SetDeadline(time.Now().Add(60 * time.Second))
+			// Made before the header goes: faulting in 200 MiB here took
+			// longer than the stall case's idle timeout on a loaded
+			// machine, and the server rightly closed the silent client.
+			data := make([]byte, 200<<20)
+			for i := range data {
+				data[i] = byte(i)
+			}
 			if _, err := nc.Write(hdr); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := nc.Write(make([]byte, 200<<20)); err != nil {
+			if _, err := nc.Write(data); err != nil {
 				t.Fatal(err)
 			}
 			waitRSS(t, pid, "the array to fill", func(kb int64) bool { return kb > base+150<<10 })
