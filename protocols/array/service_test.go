@@ -18,7 +18,7 @@ import (
 	"github.com/edgeloop/edgeloop/reactor"
 )
 
-const deadline = 20 * time.Second
+const deadline = 60 * time.Second // loose: gnet under -race on a loaded machine took over 20 s for 256 MiB
 
 // serve runs the service on backend name and returns its address.
 func serve(t *testing.T, name string, s *array.Service, opts ...reactor.Option) string {
