@@ -86,9 +86,11 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	backendName := fs.String("backend", "", "backend `NAME`: one of "+strings.Join(backend.Names(), ", ")+".\n"+
 		"Default: the OS's edge-triggered poller. Refused (exit 2): any other name.")
 	idle := fs.Duration("idle-timeout", 0, "close a TCP connection after `D` (e.g. 30s) without a byte read or\n"+
-		"written; 0, the default, never does. Refused (exit 2): a negative D, or over 24 days.")
+		"written; 0, the default, never does. A peer that reads too slowly for a write\n"+
+		"to move in D counts as idle too. Refused (exit 2): a negative D, or over 24 days.")
 	dgramSize := fs.Int("datagram-size", 2048, "the largest UDP datagram, in `BYTES`, received whole; a larger one is\n"+
-		"dropped and logged, never answered cut short. 1 to 65507. Refused (exit 2): anything else.")
+		"dropped and logged, never answered cut short (the gnet and net backends\n"+
+		"receive up to 64 KiB whatever it says). 1 to 65507. Refused (exit 2): anything else.")
 	stratum := fs.Uint("sntp-stratum", 1, "the `N` SNTP replies give as their stratum, 1 (a primary server)\n"+
 		"to 15. Refused (exit 2): anything else.")
 	refID := fs.String("sntp-refid", "", "the reference `ID` SNTP replies give: at stratum 1, up to 4 ASCII\n"+

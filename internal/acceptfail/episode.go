@@ -37,11 +37,11 @@ func (e *Episode) Fail(log *slog.Logger, who string, err error, attrs ...any) {
 	args := append([]any{"err", err}, attrs...)
 	if Classify(err) == Broken {
 		log.Error(who+": accept failed: the listening socket itself fails; retrying after a pause "+
-			"(logged again once accept works)", args...)
+			"(not logged again: \"accept works again\" follows, with the count of failures)", args...)
 		return
 	}
 	log.Warn(who+": accept failed for want of a resource; new connections wait in the backlog "+
-		"(logged again once it is empty)", args...)
+		"(not logged again: \"accept works again\" follows once it is empty, with the count of failures)", args...)
 }
 
 // End ends the episode, if one is under way, once the backlog is empty: an
