@@ -715,6 +715,13 @@ func TestServeArrayMemoryReturns(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Made before the dial: under -race on a loaded machine,
+			// filling 200 MiB took longer than the stall case's idle
+			// timeout, and the server rightly closed the silent client.
+			data := make([]byte, 200<<20)
+			for i := range data {
+				data[i] = byte(i)
+			}
 			c, err := net.Dial("tcp", s.addrs["array"])
 			if err != nil {
 				t.Fatal(err)
@@ -722,13 +729,6 @@ func TestServeArrayMemoryReturns(t *testing.T) {
 			nc := c.(*net.TCPConn)
 			defer nc.Close()
 			nc.SetDeadline(time.Now().Add(60 * time.Second))
-			// Made before the header goes: faulting in 200 MiB here took
-			// longer than the stall case's idle timeout on a loaded
-			// machine, and the server rightly closed the silent client.
-			data := make([]byte, 200<<20)
-			for i := range data {
-				data[i] = byte(i)
-			}
 			if _, err := nc.Write(hdr); err != nil {
 				t.Fatal(err)
 			}
