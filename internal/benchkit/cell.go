@@ -7,16 +7,16 @@ import (
 	"time"
 )
 
-// Workload is one row of the benchmark table. A later protocol (idle
-// memory) is one more Workload value.
+// Workload is one row of the benchmark table.
 type Workload struct {
-	Protocol string // Echo, Fairness, UDP, Churn, Timers or Array
+	Protocol string // Echo, Fairness, UDP, Churn, Timers, Array, Idle or Crowd
 	// Size is the message bytes; for Fairness, the probe's; for UDP, each
 	// datagram's; for Array, the array data's (the NPY header is extra).
 	Size int
 	// Conns is the concurrent connections; for Fairness, the bulk peers
 	// (the probe is one more); for UDP, the client sockets; for Churn, the
-	// connections open at a time. Array has one connection and ignores it.
+	// connections open at a time; for Crowd, the active connections. Array
+	// has one connection and Idle none but its idle ones: both ignore it.
 	Conns int
 	// Rate, for Echo, is the target round trips per second over all
 	// connections, paced by the load generator so that the server is not
@@ -25,6 +25,13 @@ type Workload struct {
 	Bulk   int           // Fairness: each bulk peer's message bytes
 	Timers int           // Timers: timers armed in each round
 	Spread time.Duration // Timers: the span their deadlines are spread over
+	// Idle is, for Idle and Crowd, the idle connections the server holds,
+	// each of which has echoed one message once.
+	Idle int
+	// Loops, for Echo, is the server's event loops, with GOMAXPROCS set to
+	// match and the server pinned to CPUs 0..Loops-1 (the scaling rows); 0
+	// is one loop on CPU 0, as every other row has.
+	Loops int
 }
 
 // The protocols a Workload can drive.
@@ -58,14 +65,29 @@ const (
 	// next. It measures what receiving and sending back bulk data costs
 	// the server, and how much memory an array takes it.
 	Array = "array"
+	// Idle is the server's memory per idle connection: Idle connections
+	// each echo one message and then stay open, doing nothing, and the
+	// server's RSS with them is compared with its RSS before them.
+	Idle = "idle"
+	// Crowd is echo with an idle crowd: Conns connections ping-pong
+	// Size-byte messages as Echo does, first alone and then with Idle idle
+	// connections open beside them, in the same server process; the
+	// figures are the crowd's, with the ratio of its server CPU per request
+	// to the alone window's. It shows whether cost follows activity.
+	Crowd = "crowd"
 )
 
 // Name is the benchstat-style name, e.g. "echo/size=64/conns=1000",
 // "echo/size=64/conns=64/rate=80000", "fairness/bulk=4x1MiB/probe=1KiB",
 // "udp/size=64/socks=64", "churn/time/conns=16",
-// "timers/n=100000/spread=100ms" or "array/size=256MiB".
+// "timers/n=100000/spread=100ms", "array/size=256MiB", "idle/conns=15000",
+// "crowd/size=64/conns=64/idle=15000" or "echo/size=64/conns=64/loops=2".
 func (w Workload) Name() string {
 	switch w.Protocol {
+	case Idle:
+		return fmt.Sprintf("%s/conns=%d", w.Protocol, w.Idle)
+	case Crowd:
+		return fmt.Sprintf("%s/size=%d/conns=%d/idle=%d", w.Protocol, w.Size, w.Conns, w.Idle)
 	case Array:
 		return fmt.Sprintf("%s/size=%s", w.Protocol, sizeName(w.Size))
 	case Fairness:
@@ -80,6 +102,9 @@ func (w Workload) Name() string {
 	name := fmt.Sprintf("%s/size=%d/conns=%d", w.Protocol, w.Size, w.Conns)
 	if w.Rate > 0 {
 		name += "/rate=" + strconv.FormatFloat(w.Rate, 'f', -1, 64)
+	}
+	if w.Loops > 0 {
+		name += fmt.Sprintf("/loops=%d", w.Loops)
 	}
 	return name
 }
@@ -101,9 +126,12 @@ func (w Workload) service() string {
 
 // Unit names what the server's per-request figures for w are per: req,
 // MiB, datagram, conn, timer or GiB (of array data round-tripped), as
-// benchmarks name their metrics ("srv-us/req").
+// benchmarks name their metrics ("srv-us/req"). An Idle row's figure is
+// bytes per idle connection: "conn".
 func (w Workload) Unit() string {
 	switch w.Protocol {
+	case Idle:
+		return "conn"
 	case Fairness:
 		return "MiB"
 	case UDP:
@@ -219,6 +247,16 @@ type Sample struct {
 	// RoundUs is, for Timers, the median time a round took from its first
 	// timer armed to its last fired.
 	RoundUs float64
+	// Idle rows: the server's RSS grown per idle connection, in bytes,
+	// read once the RSS is steady (IdleB) and again after the server ran a
+	// GC and returned free memory to the OS (IdleGCB), and its live Go
+	// heap grown per idle connection after that GC (HeapB; 0 for the
+	// floor, which has none).
+	IdleB, IdleGCB, HeapB float64
+	// AloneUsReq is, for Crowd, the server CPU per request of the same
+	// active connections before the idle crowd came, in the same process;
+	// SrvUsReq is with the crowd.
+	AloneUsReq float64
 }
 
 // Window bounds one measurement: it ends after Requests round trips or
@@ -260,10 +298,14 @@ func Measure(server string, w Workload, win Window) (Sample, error) {
 		return measureTimers(server, w, win)
 	case Array:
 		return measureArray(server, w, win)
+	case Idle:
+		return measureIdle(server, w)
+	case Crowd:
+		return measureCrowd(server, w, win)
 	default:
 		return Sample{}, fmt.Errorf("benchkit: unknown protocol %q", w.Protocol)
 	}
-	srv, err := startService(server, w.service())
+	srv, err := startServiceLoops(server, w.service(), w.Loops)
 	if err != nil {
 		return Sample{}, err
 	}

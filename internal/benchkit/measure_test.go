@@ -244,7 +244,7 @@ func TestUnsupportedServiceIsNotApplicable(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
-	_, err = serve("nodgram", exec.Command(sh, "-c", "echo unsupported this backend serves no datagrams; cat >/dev/null"))
+	_, err = serve("nodgram", exec.Command(sh, "-c", "echo unsupported this backend serves no datagrams; cat >/dev/null"), []int{ServerCPU})
 	var ue *unsupportedError
 	if !errors.Is(err, ErrUnsupported) || !errors.As(err, &ue) || ue.why != "this backend serves no datagrams" {
 		t.Fatalf("err = %v, want ErrUnsupported saying why", err)
@@ -583,5 +583,76 @@ func TestArrayFloorSizesOtherArrays(t *testing.T) {
 		if !slices.Equal(h.Shape, tc.shape) || !bytes.Equal(data, array.BytesOf(src)) {
 			t.Errorf("%s: echo of shape %v and %d bytes, want shape %v and the %d bytes sent", tc.name, h.Shape, len(data), tc.shape, 8*tc.n)
 		}
+	}
+}
+
+// TestMeasureIdle runs a tiny idle row on the floor and on epoll: the
+// connections open, the readings come back, and the figures are in the
+// range a few hundred idle connections can give.
+func TestMeasureIdle(t *testing.T) {
+	for _, server := range []string{Floor, "epoll"} {
+		t.Run(server, func(t *testing.T) {
+			w := Workload{Protocol: Idle, Idle: 200}
+			s, err := Measure(server, w, Window{Duration: 100 * time.Millisecond})
+			if err == ErrNoCompiler {
+				t.Skip(err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Requests != 200 {
+				t.Errorf("opened %d idle connections, want 200", s.Requests)
+			}
+			// RSS moves in pages: 200 connections can grow it by a few
+			// pages each at most, and never shrink it by much.
+			for name, b := range map[string]float64{"steady": s.IdleB, "after GC": s.IdleGCB} {
+				if b < -64<<10/200 || b > 64<<10 {
+					t.Errorf("RSS per idle connection (%s) = %.0f B, want between -%d and 64 KiB", name, b, 64<<10/200)
+				}
+			}
+			if server == Floor && s.HeapB != 0 {
+				t.Errorf("the floor's heap grew %.0f B per connection; it has no Go heap", s.HeapB)
+			}
+			if server == "epoll" && (s.HeapB <= 0 || s.HeapB > 16<<10) {
+				t.Errorf("epoll's live heap grew %.0f B per idle connection, want some, under 16 KiB", s.HeapB)
+			}
+			if s.RSSKB <= 0 {
+				t.Errorf("server RSS = %d KiB", s.RSSKB)
+			}
+			t.Logf("%s: %.0f B/conn steady, %.0f B/conn after GC, heap %.0f B/conn", server, s.IdleB, s.IdleGCB, s.HeapB)
+		})
+	}
+}
+
+// TestMeasureCrowd runs a tiny crowd row on epoll: both windows measure,
+// and the ratio of their CPU per request is a plausible one.
+func TestMeasureCrowd(t *testing.T) {
+	w := Workload{Protocol: Crowd, Size: 64, Conns: 4, Idle: 200}
+	s, err := Measure("epoll", w, Window{Warmup: 10 * time.Millisecond, Duration: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Requests <= 0 || s.SrvUsReq <= 0 || s.AloneUsReq <= 0 {
+		t.Fatalf("crowd window %d requests at %.2f µs, alone %.2f µs: want both windows measured", s.Requests, s.SrvUsReq, s.AloneUsReq)
+	}
+	if r := crowdRatio(s); r < 0.1 || r > 10 {
+		t.Errorf("crowd/alone CPU per request = %.2f, want a plausible ratio", r)
+	}
+	t.Logf("%s: %.2f µs/req with the crowd, %.2f alone", w.Name(), s.SrvUsReq, s.AloneUsReq)
+}
+
+// TestMeasureScaling runs a tiny echo row at two loops on epoll: the
+// server takes the loop count, and the floor, one thread, is n/a.
+func TestMeasureScaling(t *testing.T) {
+	w := Workload{Protocol: Echo, Size: 64, Conns: 8, Loops: 2}
+	s, err := Measure("epoll", w, Window{Warmup: 10 * time.Millisecond, Duration: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Requests <= 0 || s.SrvUsReq <= 0 {
+		t.Errorf("%d requests at %.2f µs: want a measured window", s.Requests, s.SrvUsReq)
+	}
+	if _, err := Measure(Floor, w, Window{Duration: 100 * time.Millisecond}); !errors.Is(err, ErrUnsupported) && err != ErrNoCompiler {
+		t.Errorf("the floor at 2 loops: err = %v, want ErrUnsupported", err)
 	}
 }
