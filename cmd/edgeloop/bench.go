@@ -23,7 +23,7 @@ import (
 // protocols maps a --protocols name to its rows: the workload, the sizes
 // it comes in, and the connection counts it has unless --conns gives
 // others. The idle and crowd rows take their idle connections from --idle;
-// the scaling rows come one per loop count (scalingLoops).
+// the scaling rows come one per loop count (benchkit.ScalingLoops).
 var protocols = map[string]struct {
 	w     benchkit.Workload
 	conns []int // nil: --conns does not apply
@@ -54,25 +54,6 @@ const protocolList = "echo, echo16k, partial, fairness, udp, churn, timers, arra
 // they take whatever --duration says: opening and closing 15 000 idle
 // connections takes seconds per cell.
 const extraProtocols = "idle,crowd,scaling"
-
-// defaultIdle is --idle's default: 15 000 idle connections, the issue's
-// figure, which the 20 000 descriptors a process may have here allow with
-// room for the active ones beside them.
-const defaultIdle = 15000
-
-// maxScalingLoops is the most loops a scaling row has, if the machine has
-// that many CPUs.
-const maxScalingLoops = 4
-
-// scalingLoops are the scaling rows' loop counts: 1 to the number of CPUs,
-// at most maxScalingLoops.
-func scalingLoops() []int {
-	var loops []int
-	for n := 1; n <= min(runtime.NumCPU(), maxScalingLoops); n++ {
-		loops = append(loops, n)
-	}
-	return loops
-}
 
 // benchWorkloads turns --protocols, --conns, --rate and --idle into table
 // rows, in the order the protocols are listed.
@@ -115,7 +96,7 @@ func benchWorkloads(protos, conns string, rate float64, idle int) ([]benchkit.Wo
 		}
 		loops := []int{proto.w.Loops}
 		if proto.w.Loops > 0 {
-			loops = scalingLoops()
+			loops = benchkit.ScalingLoops()
 		}
 		for _, n := range cs {
 			for _, l := range loops {
@@ -188,7 +169,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		"CPUs 0..loops-1, sharing them with the load generator beyond CPU 0). Default:\n"+
 		"every protocol but those three. Refused (exit 2): an empty LIST, an unknown or\n"+
 		"repeated name.")
-	idle := fs.Int("idle", defaultIdle, fmt.Sprintf("`N` idle connections for the idle and crowd rows, each a descriptor here and in\n"+
+	idle := fs.Int("idle", benchkit.IdleConns, fmt.Sprintf("`N` idle connections for the idle and crowd rows, each a descriptor here and in\n"+
 		"the server, so at most %d (the open-file limit less %d) less the crowd row's\n"+
 		"active ones. Refused (exit 2): out of range.", maxConns(), fdMargin))
 	conns := fs.String("conns", "", fmt.Sprintf("comma-separated `LIST` of connection counts for echo, echo16k, partial,\n"+

@@ -53,7 +53,7 @@ func TestBenchWorkloads(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			idle := tc.idle
 			if idle == 0 {
-				idle = defaultIdle
+				idle = benchkit.IdleConns
 			}
 			ws, err := benchWorkloads(tc.protos, tc.conns, tc.rate, idle)
 			if tc.wantErr {
@@ -77,7 +77,7 @@ func TestBenchWorkloads(t *testing.T) {
 }
 
 func TestBenchDefaultsAreTheGoBenchmarkRows(t *testing.T) {
-	ws, err := benchWorkloads(defaultProtocols, "", benchkit.PartialRate, defaultIdle)
+	ws, err := benchWorkloads(defaultProtocols, "", benchkit.PartialRate, benchkit.IdleConns)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,9 +114,12 @@ func scalingNames(conns int) []string {
 	return names
 }
 
-func TestScalingLoops(t *testing.T) {
-	loops := scalingLoops()
-	if len(loops) != min(runtime.NumCPU(), maxScalingLoops) || loops[0] != 1 || loops[len(loops)-1] != len(loops) {
-		t.Errorf("scalingLoops() = %v on %d CPUs, want 1 to min(CPUs, %d)", loops, runtime.NumCPU(), maxScalingLoops)
+func TestBenchExtrasAreTheGoBenchmarkRows(t *testing.T) {
+	ws, err := benchWorkloads(extraProtocols, "", benchkit.PartialRate, benchkit.IdleConns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ws, benchkit.ExtraWorkloads()) {
+		t.Errorf("edgeloop bench's extra rows %v differ from go test -bench's %v", ws, benchkit.ExtraWorkloads())
 	}
 }

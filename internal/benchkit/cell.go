@@ -3,6 +3,7 @@ package benchkit
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"time"
 )
@@ -211,6 +212,41 @@ var TimersWorkload = Workload{Protocol: Timers, Timers: 100000, Spread: 100 * ti
 var ArrayWorkloads = []Workload{
 	{Protocol: Array, Size: 64 << 20, Conns: 1},
 	{Protocol: Array, Size: 256 << 20, Conns: 1},
+}
+
+// IdleConns is how many idle connections the Idle and Crowd rows have by
+// default: issue 11's 15 000, which the 20 000 descriptors a process may
+// hold here allow with room for the active ones beside them (each is a
+// descriptor in the load generator and one in the server).
+const IdleConns = 15000
+
+// MaxScalingLoops is the most loops a scaling row has (ScalingWorkloads),
+// where the machine has as many CPUs.
+const MaxScalingLoops = 4
+
+// ExtraWorkloads are issue 11's rows, left out of DefaultWorkloads for the
+// time they take whatever the window (opening and closing 15 000
+// connections takes seconds a cell): the idle memory row, the idle crowd
+// row beside 64 active connections, and the scaling rows (ScalingLoops).
+func ExtraWorkloads() []Workload {
+	ws := []Workload{
+		{Protocol: Idle, Idle: IdleConns},
+		{Protocol: Crowd, Size: 64, Conns: 64, Idle: IdleConns},
+	}
+	for _, n := range ScalingLoops() {
+		ws = append(ws, Workload{Protocol: Echo, Size: 64, Conns: 64, Loops: n})
+	}
+	return ws
+}
+
+// ScalingLoops are the scaling rows' loop counts: 1 to the number of CPUs,
+// at most MaxScalingLoops.
+func ScalingLoops() []int {
+	var loops []int
+	for n := 1; n <= min(runtime.NumCPU(), MaxScalingLoops); n++ {
+		loops = append(loops, n)
+	}
+	return loops
 }
 
 // Sample is one measurement of one server on one workload. For Fairness,

@@ -3,11 +3,14 @@ package benchkit
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -655,4 +658,66 @@ func TestMeasureScaling(t *testing.T) {
 	if _, err := Measure(Floor, w, Window{Duration: 100 * time.Millisecond}); !errors.Is(err, ErrUnsupported) && err != ErrNoCompiler {
 		t.Errorf("the floor at 2 loops: err = %v, want ErrUnsupported", err)
 	}
+}
+
+// TestScalingServerHasItsLoops: a server started for loops=N runs N loops,
+// each with its own listening socket (SO_REUSEPORT) on the one port, and
+// is pinned to CPUs 0..N-1.
+func TestScalingServerHasItsLoops(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc/net/tcp and /proc/PID/status: Linux only")
+	}
+	for _, loops := range []int{1, 2} {
+		t.Run(fmt.Sprintf("loops=%d", loops), func(t *testing.T) {
+			srv, err := startServiceLoops("epoll", serviceEcho, loops)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Stop()
+			_, port, err := net.SplitHostPort(srv.Addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := listeners(t, port); n != loops {
+				t.Errorf("%d sockets listen on port %s, want one per loop: %d", n, port, loops)
+			}
+			if !CanPin() {
+				return
+			}
+			cpus := serverCPUs(loops)
+			want := fmt.Sprint(cpus[0])
+			if len(cpus) > 1 {
+				want = fmt.Sprintf("%d-%d", cpus[0], cpus[len(cpus)-1])
+			}
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", srv.cmd.Process.Pid))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(b), "Cpus_allowed_list:\t"+want+"\n") {
+				t.Errorf("server not pinned to CPUs %s:\n%s", want, b)
+			}
+		})
+	}
+}
+
+// listeners counts the IPv4 TCP sockets listening on port (decimal), from
+// /proc/net/tcp.
+func listeners(t *testing.T, port string) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 3 && strings.HasSuffix(f[1], fmt.Sprintf(":%04X", p)) && f[3] == "0A" {
+			n++
+		}
+	}
+	return n
 }
