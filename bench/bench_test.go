@@ -79,6 +79,13 @@ func BenchmarkArray(b *testing.B) { benchProtocol(b, benchkit.Array) }
 // its live Go heap grown per connection.
 func BenchmarkIdle(b *testing.B) { benchProtocol(b, benchkit.Idle) }
 
+// BenchmarkAccept is the accept rate: clients connect to TCP echo, echo
+// one 64-byte message, reset the connection and connect again, b.N
+// connections in all; the server's figures are per connection
+// (srv-us/conn), ns/op and the latencies from the dial to the echo, and
+// lost counts the connections that failed.
+func BenchmarkAccept(b *testing.B) { benchProtocol(b, benchkit.Accept) }
+
 // BenchmarkCrowd is 64 B echo at 64 connections, first alone and then
 // beside 15 000 idle connections, in one server process, b.N round trips
 // in each window: the figures are the crowd window's, alone-srv-us/req
@@ -146,7 +153,7 @@ func benchCell(b *testing.B, srv string, w benchkit.Workload) {
 		b.ReportMetric(s.ReqPerSec, "req/s")
 		b.ReportMetric(s.AloneUsReq, "alone-srv-us/req")
 		b.ReportMetric(s.SrvUsReq/s.AloneUsReq, "crowd-x-alone")
-	case benchkit.UDP, benchkit.Churn:
+	case benchkit.UDP, benchkit.Churn, benchkit.Accept:
 		b.ReportMetric(s.ReqPerSec, per+"/s")
 		b.ReportMetric(float64(s.Lost), "lost")
 	default:

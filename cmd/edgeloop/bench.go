@@ -29,9 +29,6 @@ var protocols = map[string]struct {
 	conns []int // nil: --conns does not apply
 	sizes []int // a row per size, in this order; nil: w.Size alone
 }{
-	"idle":     {benchkit.Workload{Protocol: benchkit.Idle}, nil, nil},
-	"crowd":    {benchkit.Workload{Protocol: benchkit.Crowd, Size: 64}, []int{64}, nil},
-	"scaling":  {benchkit.Workload{Protocol: benchkit.Echo, Size: 64, Loops: 1}, []int{64}, nil},
 	"echo":     {benchkit.Workload{Protocol: benchkit.Echo, Size: 64}, []int{64, 1000}, nil},
 	"echo16k":  {benchkit.Workload{Protocol: benchkit.Echo, Size: 16 << 10}, []int{64}, nil},
 	"partial":  {benchkit.Workload{Protocol: benchkit.Echo, Size: 64, Rate: benchkit.PartialRate}, []int{64, 1000}, nil},
@@ -40,6 +37,10 @@ var protocols = map[string]struct {
 	"churn":    {benchkit.ChurnWorkload, nil, nil},
 	"timers":   {benchkit.TimersWorkload, nil, nil},
 	"array":    {benchkit.ArrayWorkloads[0], nil, []int{benchkit.ArrayWorkloads[0].Size, benchkit.ArrayWorkloads[1].Size}},
+	"idle":     {benchkit.Workload{Protocol: benchkit.Idle}, nil, nil},
+	"crowd":    {benchkit.Workload{Protocol: benchkit.Crowd, Size: 64}, []int{64}, nil},
+	"accept":   {benchkit.AcceptWorkload, nil, nil},
+	"scaling":  {benchkit.Workload{Protocol: benchkit.Echo, Size: 64, Loops: 1}, []int{64}, nil},
 }
 
 // defaultProtocols are the rows of a default run, the same as go test
@@ -48,12 +49,13 @@ var protocols = map[string]struct {
 const defaultProtocols = "echo,echo16k,partial,fairness,udp,churn,timers,array"
 
 // protocolList names the protocols for messages.
-const protocolList = "echo, echo16k, partial, fairness, udp, churn, timers, array, idle, crowd, scaling"
+const protocolList = "echo, echo16k, partial, fairness, udp, churn, timers, array, idle, crowd, accept, scaling"
 
-// extraProtocols are the protocols a default run leaves out, for the time
-// they take whatever --duration says: opening and closing 15 000 idle
-// connections takes seconds per cell.
-const extraProtocols = "idle,crowd,scaling"
+// extraProtocols are issue 11's protocols, which a default run leaves
+// out, most for the time they take whatever --duration says: opening and
+// closing 15 000 idle connections takes seconds per cell.
+// benchkit.ExtraWorkloads are their rows.
+const extraProtocols = "idle,crowd,accept,scaling"
 
 // benchWorkloads turns --protocols, --conns, --rate and --idle into table
 // rows, in the order the protocols are listed.
@@ -165,10 +167,11 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		"default, for their time: idle (server RSS per idle connection, --idle of them;\n"+
 		"5-10 s a cell), crowd (64 B ping-pong alone, then beside --idle idle\n"+
 		"connections, in one server: the CPU ratio; two windows and the crowd's opening\n"+
-		"a cell), scaling (64 B ping-pong at 1 to min(CPUs, 4) loops; the server on\n"+
-		"CPUs 0..loops-1, sharing them with the load generator beyond CPU 0). Default:\n"+
-		"every protocol but those three. Refused (exit 2): an empty LIST, an unknown or\n"+
-		"repeated name.")
+		"a cell), accept (16 clients at a time connecting, echoing 64 B and resetting:\n"+
+		"the accept rate), scaling (64 B ping-pong at 1 to min(CPUs, 4) loops; the\n"+
+		"server on CPUs 0..loops-1, sharing them with the load generator beyond CPU 0).\n"+
+		"Default: every protocol but those four. Refused (exit 2): an empty LIST, an\n"+
+		"unknown or repeated name.")
 	idle := fs.Int("idle", benchkit.IdleConns, fmt.Sprintf("`N` idle connections for the idle and crowd rows, each a descriptor here and in\n"+
 		"the server, so at most %d (the open-file limit less %d) less the crowd row's\n"+
 		"active ones. Refused (exit 2): out of range.", maxConns(), fdMargin))

@@ -36,8 +36,9 @@ func TestBenchWorkloads(t *testing.T) {
 			"echo/size=16384/conns=64", "array/size=64MiB", "array/size=256MiB", "timers/n=100000/spread=100ms"}, false},
 		{"protocols in the order given", "fairness,echo16k", "", 1, 0, []string{
 			"fairness/bulk=4x1MiB/probe=1KiB", "echo/size=16384/conns=64"}, false},
-		{"issue 11's rows, crowd and scaling at 64 active connections", "idle,crowd,scaling", "", 1, 0, append([]string{
-			"idle/conns=15000", "crowd/size=64/conns=64/idle=15000"}, scalingNames(64)...), false},
+		{"issue 11's rows, crowd and scaling at 64 active connections", "idle,crowd,accept,scaling", "", 1, 0, append([]string{
+			"idle/conns=15000", "crowd/size=64/conns=64/idle=15000", "accept/echo/size=64/conns=16"}, scalingNames(64)...), false},
+		{"--conns does not apply to accept", "accept", "8", 1, 0, []string{"accept/echo/size=64/conns=16"}, false},
 		{"--idle and --conns apply to crowd", "crowd,idle", "8,100", 1, 500, []string{
 			"crowd/size=64/conns=8/idle=500", "crowd/size=64/conns=100/idle=500", "idle/conns=500"}, false},
 		{"--conns applies to scaling", "scaling", "8", 1, 0, scalingNames(8), false},
@@ -46,7 +47,7 @@ func TestBenchWorkloads(t *testing.T) {
 		{"idle below one", "idle", "", 1, -1, []string{"--idle -1 is out of range"}, true},
 		{"unknown protocol", "echo,nosuch", "", 1, 0, []string{`unknown protocol "nosuch"`}, true},
 		{"the error lists every protocol", "tcp", "", 1, 0, []string{
-			`unknown protocol "tcp": the protocols are echo, echo16k, partial, fairness, udp, churn, timers, array, idle, crowd, scaling`}, true},
+			`unknown protocol "tcp": the protocols are echo, echo16k, partial, fairness, udp, churn, timers, array, idle, crowd, accept, scaling`}, true},
 		{"conns out of range", "echo", "64,0", 1, 0, []string{"--conns 0 is out of range"}, true},
 		{"rate out of range", "partial", "", 0, 0, []string{"--rate 0 is out of range"}, true},
 	} {

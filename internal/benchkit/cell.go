@@ -10,13 +10,13 @@ import (
 
 // Workload is one row of the benchmark table.
 type Workload struct {
-	Protocol string // Echo, Fairness, UDP, Churn, Timers, Array, Idle or Crowd
+	Protocol string // Echo, Fairness, UDP, Churn, Accept, Timers, Array, Idle or Crowd
 	// Size is the message bytes; for Fairness, the probe's; for UDP, each
 	// datagram's; for Array, the array data's (the NPY header is extra).
 	Size int
 	// Conns is the concurrent connections; for Fairness, the bulk peers
-	// (the probe is one more); for UDP, the client sockets; for Churn, the
-	// connections open at a time; for Crowd, the active connections. Array
+	// (the probe is one more); for UDP, the client sockets; for Churn and
+	// Accept, the connections open at a time; for Crowd, the active connections. Array
 	// has one connection and Idle none but its idle ones: both ignore it.
 	Conns int
 	// Rate, for Echo, is the target round trips per second over all
@@ -56,6 +56,11 @@ const (
 	// server closes, close and connect again. It measures what a
 	// connection costs the server, from accept to close.
 	Churn = "churn"
+	// Accept is connection churn on TCP echo, the accept rate: Conns
+	// clients at a time each connect, echo one Size-byte message, reset
+	// the connection and connect again. Unlike Churn, the server reads a
+	// request and it is the peer that closes, as clients do.
+	Accept = "accept"
 	// Timers is the server loop's timers: the server arms Timers timers
 	// with deadlines spread over Spread and waits until all have fired,
 	// round after round until the window ends. There is no load: the
@@ -97,6 +102,8 @@ func (w Workload) Name() string {
 		return fmt.Sprintf("%s/size=%d/socks=%d", w.Protocol, w.Size, w.Conns)
 	case Churn:
 		return fmt.Sprintf("%s/time/conns=%d", w.Protocol, w.Conns)
+	case Accept:
+		return fmt.Sprintf("%s/echo/size=%d/conns=%d", w.Protocol, w.Size, w.Conns)
 	case Timers:
 		return fmt.Sprintf("%s/n=%d/spread=%v", w.Protocol, w.Timers, w.Spread)
 	}
@@ -131,7 +138,7 @@ func (w Workload) service() string {
 // bytes per idle connection: "conn".
 func (w Workload) Unit() string {
 	switch w.Protocol {
-	case Idle:
+	case Idle, Accept:
 		return "conn"
 	case Fairness:
 		return "MiB"
@@ -203,6 +210,10 @@ var UDPWorkload = Workload{Protocol: UDP, Size: 64, Conns: 64}
 // each fetching the time over a new TCP connection, again and again.
 var ChurnWorkload = Workload{Protocol: Churn, Conns: 16}
 
+// AcceptWorkload is issue 11's accept rate row: 16 clients at a time each
+// echoing one 64-byte message over a new TCP connection, again and again.
+var AcceptWorkload = Workload{Protocol: Accept, Size: 64, Conns: 16}
+
 // TimersWorkload is issue 8's timer row: 100 000 timers a round, their
 // deadlines spread over 100 ms.
 var TimersWorkload = Workload{Protocol: Timers, Timers: 100000, Spread: 100 * time.Millisecond}
@@ -224,14 +235,16 @@ const IdleConns = 15000
 // where the machine has as many CPUs.
 const MaxScalingLoops = 4
 
-// ExtraWorkloads are issue 11's rows, left out of DefaultWorkloads for the
-// time they take whatever the window (opening and closing 15 000
+// ExtraWorkloads are issue 11's rows, left out of DefaultWorkloads, most
+// for the time they take whatever the window (opening and closing 15 000
 // connections takes seconds a cell): the idle memory row, the idle crowd
-// row beside 64 active connections, and the scaling rows (ScalingLoops).
+// row beside 64 active connections, the accept rate row (as quick as
+// churn, kept with its issue's rows) and the scaling rows (ScalingLoops).
 func ExtraWorkloads() []Workload {
 	ws := []Workload{
 		{Protocol: Idle, Idle: IdleConns},
 		{Protocol: Crowd, Size: 64, Conns: 64, Idle: IdleConns},
+		AcceptWorkload,
 	}
 	for _, n := range ScalingLoops() {
 		ws = append(ws, Workload{Protocol: Echo, Size: 64, Conns: 64, Loops: n})
@@ -325,7 +338,7 @@ func Measure(server string, w Workload, win Window) (Sample, error) {
 		return Sample{}, fmt.Errorf("benchkit: a window needs a duration or a request count")
 	}
 	switch w.Protocol {
-	case Echo, Fairness, Churn:
+	case Echo, Fairness, Churn, Accept:
 	case UDP:
 		if w.Size < udpMinSize {
 			return Sample{}, fmt.Errorf("benchkit: %s: a datagram needs at least %d bytes for its sequence number", w.Name(), udpMinSize)
@@ -377,8 +390,12 @@ func Measure(server string, w Workload, win Window) (Sample, error) {
 			return Sample{}, err
 		}
 		m = u
-	case Churn:
-		c, err := startChurn(srv.Addr, w.Conns)
+	case Churn, Accept:
+		size := w.Size // the echo's message; 0: the time service
+		if w.Protocol == Churn {
+			size = 0
+		}
+		c, err := startChurn(srv.Addr, w.Conns, size)
 		if err != nil {
 			return Sample{}, err
 		}

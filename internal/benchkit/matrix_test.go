@@ -97,7 +97,11 @@ func TestMarkdownTable(t *testing.T) {
 	idle := Workload{Protocol: Idle, Idle: 15000}
 	crowd := Workload{Protocol: Crowd, Size: 64, Conns: 64, Idle: 15000}
 	loops := Workload{Protocol: Echo, Size: 64, Conns: 64, Loops: 2}
-	rows = append(rows, Row{Workload: idle.Name(), Cells: []Cell{
+	rows = append(rows, Row{Workload: AcceptWorkload.Name(), Cells: []Cell{
+		{Workload: AcceptWorkload, Server: Floor, SrvUsReq: 12, ReqPerSec: 40000, P99us: 700},
+		{Workload: AcceptWorkload, Server: "epoll", SrvUsReq: 18, XFloor: 1.5, ReqPerSec: 35000, P99us: 900, AllocsReq: 5, Lost: 1},
+		{Workload: AcceptWorkload, Server: "gnet", Skipped: "no reason"},
+	}}, Row{Workload: idle.Name(), Cells: []Cell{
 		{Workload: idle, Server: Floor, SrvUsReq: 50, RSSKB: 1434},
 		{Workload: idle, Server: "epoll", IdleB: 328, IdleGCB: 172, HeapB: 109, Spread: 0.05, RSSKB: 17408},
 		{Workload: idle, Server: "gnet", Skipped: "no reason"},
@@ -132,7 +136,9 @@ func TestMarkdownTable(t *testing.T) {
 		"**328 B**/conn ±5% · after GC 172 B/conn · live heap 109 B/conn · 17.0 MiB RSS with the crowd",
 		"| crowd/size=64/conns=64/idle=15000 | **1.03×** alone · 10.30 µs/req with the crowd, 10.00 alone ±0% · 40k req/s",
 		"| echo/size=64/conns=64/loops=2 | n/a: the floor is one thread, one loop | **8.22 µs** ±0% · 54k req/s",
-		"\nIdle rows: ", "\nCrowd rows: ", "\nRows with loops=N: ", "This machine has "} {
+		"| accept/echo/size=64/conns=16 | **12.00 µs**/conn ±0% · 40k conns/s · p99 700 µs",
+		"**18.00 µs**/conn (1.50×) ±0% · 35k conns/s · p99 900 µs · 5.00 allocs · 0% other threads · 0.0 MiB RSS · **1 failed** |",
+		"\nAccept rows, the accept rate: ", "\nIdle rows: ", "\nCrowd rows: ", "\nRows with loops=N: ", "This machine has "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
@@ -157,6 +163,7 @@ func TestWorkloadNameIsBenchstatStyle(t *testing.T) {
 		{ArrayWorkloads[1], "array/size=256MiB"},
 		{Workload{Protocol: Array, Size: 3<<20 + 1}, "array/size=3145729B"},
 		{Workload{Protocol: Idle, Idle: 15000}, "idle/conns=15000"},
+		{AcceptWorkload, "accept/echo/size=64/conns=16"},
 		{Workload{Protocol: Crowd, Size: 64, Conns: 64, Idle: 15000}, "crowd/size=64/conns=64/idle=15000"},
 		{Workload{Protocol: Echo, Size: 64, Conns: 64, Loops: 2}, "echo/size=64/conns=64/loops=2"},
 	} {
@@ -235,11 +242,11 @@ func TestChartsDrawTheSaturatedRows(t *testing.T) {
 	if err != nil || len(paths) != 0 {
 		t.Errorf("charts of the UDP, churn and timer rows: %q, %v; want none", paths, err)
 	}
-	// Nor does one of issue 11's rows: idle, crowd and loops=N.
+	// Nor does one of issue 11's rows: idle, crowd, accept and loops=N.
 	n := len(DefaultWorkloads)
 	paths, err = WriteCharts(t.TempDir(), rows[n:n+len(ExtraWorkloads())])
 	if err != nil || len(paths) != 0 {
-		t.Errorf("charts of the idle, crowd and scaling rows: %q, %v; want none", paths, err)
+		t.Errorf("charts of the idle, crowd, accept and scaling rows: %q, %v; want none", paths, err)
 	}
 }
 
@@ -251,7 +258,7 @@ func TestMarkdownExplainsOnlyItsRows(t *testing.T) {
 	}}}
 	var b strings.Builder
 	Markdown(&b, rows)
-	for _, unwanted := range []string{"paced", "Fairness rows", "UDP rows", "Churn rows", "Timer rows", "Array rows", "Idle rows", "Crowd rows", "loops=N"} {
+	for _, unwanted := range []string{"paced", "Fairness rows", "UDP rows", "Churn rows", "Timer rows", "Array rows", "Accept rows", "Idle rows", "Crowd rows", "loops=N"} {
 		if strings.Contains(b.String(), unwanted) {
 			t.Errorf("a table of saturated echo explains %q:\n%s", unwanted, &b)
 		}

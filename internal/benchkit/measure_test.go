@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"os"
@@ -399,38 +400,57 @@ func perSock(g *udpLoad) []int64 {
 // TestMeasureChurn runs one short churn cell on the floor and the native
 // loop: connections come and go, each with the time, and none fails.
 func TestMeasureChurn(t *testing.T) {
-	w := Workload{Protocol: Churn, Conns: 4}
-	for _, server := range []string{Floor, "epoll"} {
-		t.Run(server, func(t *testing.T) {
-			s, err := Measure(server, w, Window{Warmup: 10 * time.Millisecond, Requests: 500, Duration: 20 * time.Second})
-			if err == ErrNoCompiler {
-				t.Skip(err)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if s.Requests < 500 {
-				t.Errorf("window ended after %d connections, want >= 500", s.Requests)
-			}
-			if s.SrvUsReq <= 0 || s.SrvUsReq > 100000 {
-				t.Errorf("server CPU per connection = %v µs, want a positive, plausible figure", s.SrvUsReq)
-			}
-			if s.P50us <= 0 || s.P99us < s.P50us {
-				t.Errorf("latency quantiles out of order: p50 %v p99 %v", s.P50us, s.P99us)
-			}
-			if s.Lost != 0 {
-				t.Errorf("%d connections failed, want none", s.Lost)
-			}
-			t.Logf("%s on %s: %.0f conns/s, %.2f µs CPU/conn, %.2f allocs, p99 %v µs", w.Name(), server, s.ReqPerSec, s.SrvUsReq, s.AllocsReq, s.P99us)
-		})
+	for _, w := range []Workload{{Protocol: Churn, Conns: 4}, {Protocol: Accept, Size: 64, Conns: 4}} {
+		for _, server := range []string{Floor, "epoll"} {
+			t.Run(w.Protocol+"/"+server, func(t *testing.T) { measureChurn(t, w, server) })
+		}
 	}
 }
 
+// measureChurn runs one small churn or accept cell on server.
+func measureChurn(t *testing.T, w Workload, server string) {
+	s, err := Measure(server, w, Window{Warmup: 10 * time.Millisecond, Requests: 500, Duration: 20 * time.Second})
+	if err == ErrNoCompiler {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Requests < 500 {
+		t.Errorf("window ended after %d connections, want >= 500", s.Requests)
+	}
+	if s.SrvUsReq <= 0 || s.SrvUsReq > 100000 {
+		t.Errorf("server CPU per connection = %v µs, want a positive, plausible figure", s.SrvUsReq)
+	}
+	if s.P50us <= 0 || s.P99us < s.P50us {
+		t.Errorf("latency quantiles out of order: p50 %v p99 %v", s.P50us, s.P99us)
+	}
+	if s.Lost != 0 {
+		t.Errorf("%d connections failed, want none", s.Lost)
+	}
+	t.Logf("%s on %s: %.0f conns/s, %.2f µs CPU/conn, %.2f allocs, p99 %v µs", w.Name(), server, s.ReqPerSec, s.SrvUsReq, s.AllocsReq, s.P99us)
+}
+
 // TestChurnCountsFailedConnections runs the churn against a server that
-// closes every connection without the time: each counts as failed, the
-// slots dial again, none counts as done, and once failFast have failed the
-// churn says why.
+// closes every connection without the time, and the accept row's against
+// one that reads the message and closes without the echo: each counts as
+// failed, the slots dial again, none counts as done, and once failFast
+// have failed the churn says why.
 func TestChurnCountsFailedConnections(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		size int // the accept row's message; 0: the time service's churn
+		want string
+	}{
+		{"time", 0, "time service sent 0 bytes, want 4"},
+		{"accept", 64, "echo closed after 0 of 64 bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { churnFails(t, tc.size, tc.want) })
+	}
+}
+
+// churnFails runs TestChurnCountsFailedConnections' case for size.
+func churnFails(t *testing.T, size int, want string) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -444,11 +464,16 @@ func TestChurnCountsFailedConnections(t *testing.T) {
 			if err != nil {
 				return // closed
 			}
+			// Reading the message first, so that the close is a FIN: an
+			// RST for unread input would fail the write or the read with
+			// a reset instead.
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			io.ReadFull(c, make([]byte, size))
 			c.Close()
 		}
 	}()
 	defer func() { ln.Close(); wg.Wait() }()
-	g, err := startChurn(ln.Addr().String(), 2)
+	g, err := startChurn(ln.Addr().String(), 2, size)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -463,8 +488,8 @@ func TestChurnCountsFailedConnections(t *testing.T) {
 	if n := g.done.Load(); n != 0 {
 		t.Errorf("%d connections counted done without the time", n)
 	}
-	if err := g.err(); err == nil || !strings.Contains(err.Error(), "time service sent 0 bytes, want 4") {
-		t.Errorf("err = %v, want one saying that the server closed without the time", err)
+	if err := g.err(); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("err = %v, want one saying %q", err, want)
 	}
 }
 

@@ -66,6 +66,9 @@ func Markdown(w io.Writer, rows []Row) {
 	if kinds[Churn] {
 		fmt.Fprintln(w, "Churn rows: the TCP time service (RFC 868); conns=N clients at a time each connect, read the 4 bytes until the server closes, reset the connection (SO_LINGER 0, so that no TIME_WAIT piles up) and connect again: server CPU per connection, accept to close (× the floor's: a C accept, write, close loop), connections per second, p99 from the dial to the server's close. A cell says how many connections failed, if any.")
 	}
+	if kinds[Accept] {
+		fmt.Fprintln(w, "Accept rows, the accept rate: TCP echo; conns=N clients at a time each connect, echo one message of the size, reset the connection (SO_LINGER 0: the server reads its peer's end, and no TIME_WAIT piles up) and connect again: server CPU per connection, accept to the peer's close (× the floor's: the C epoll echo server), connections per second, p99 from the dial to the echo. Unlike churn, the server reads a request and registers the connection with its poller on the floor too, and the peer closes. A cell says how many connections failed, if any.")
+	}
 	if kinds[Timers] {
 		fmt.Fprintln(w, "Timer rows: no load; the server arms n=N timers with deadlines spread over the span (Loop.AfterFunc; on the native loop armed on the loop goroutine, on gnet and net runtime timers) and waits until all have fired, round after round until the window ends: server CPU and heap allocations per timer, and the median round from the first timer armed to the last fired (the spread plus how late the last one was). The floor has no timers: n/a.")
 	}
@@ -102,7 +105,7 @@ func cellText(c Cell) string {
 	case UDP:
 		return fmt.Sprintf("**%.2f µs**/datagram%s ±%.0f%% · %s datagrams/s · p99 %s · %.2f allocs · %.0f%% other threads · %s%s",
 			c.SrvUsReq, x, 100*c.Spread, si(c.ReqPerSec), micros(c.P99us), c.AllocsReq, c.OtherThreadsPct, kib(c.RSSKB), count(c.Lost, "lost"))
-	case Churn:
+	case Churn, Accept:
 		return fmt.Sprintf("**%.2f µs**/conn%s ±%.0f%% · %s conns/s · p99 %s · %.2f allocs · %.0f%% other threads · %s%s",
 			c.SrvUsReq, x, 100*c.Spread, si(c.ReqPerSec), micros(c.P99us), c.AllocsReq, c.OtherThreadsPct, kib(c.RSSKB), count(c.Lost, "failed"))
 	case Array:
