@@ -76,8 +76,9 @@ const (
 	// server's RSS with them is compared with its RSS before them.
 	Idle = "idle"
 	// Crowd is echo with an idle crowd: Conns connections ping-pong
-	// Size-byte messages as Echo does, first alone and then with Idle idle
-	// connections open beside them, in the same server process; the
+	// Size-byte messages as Echo does, first alone and then (new ones)
+	// with Idle idle connections open beside them, in the same server
+	// process; the
 	// figures are the crowd's, with the ratio of its server CPU per request
 	// to the alone window's. It shows whether cost follows activity.
 	Crowd = "crowd"
