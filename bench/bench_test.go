@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -69,13 +70,48 @@ func BenchmarkTimers(b *testing.B) { benchProtocol(b, benchkit.Timers) }
 // the server's peak resident set over its life (VmHWM).
 func BenchmarkArray(b *testing.B) { benchProtocol(b, benchkit.Array) }
 
+// BenchmarkIdle is the server's memory per idle connection: 15 000
+// connections each echo one message and stay open. Each run measures once
+// whatever b.N is (one run takes seconds, so b.N stays 1): ns/op is the
+// time to open one connection, srv-rss-B/idle-conn the server's RSS grown
+// per connection once steady, srv-rss-gc-B/idle-conn the same after the
+// server ran a GC and returned free memory to the OS, srv-heap-B/idle-conn
+// its live Go heap grown per connection.
+func BenchmarkIdle(b *testing.B) { benchProtocol(b, benchkit.Idle) }
+
+// BenchmarkAccept is the accept rate: clients connect to TCP echo, echo
+// one 64-byte message, reset the connection and connect again, b.N
+// connections in all; the server's figures are per connection
+// (srv-us/conn), ns/op and the latencies from the dial to the echo, and
+// lost counts the connections that failed.
+func BenchmarkAccept(b *testing.B) { benchProtocol(b, benchkit.Accept) }
+
+// BenchmarkCrowd is 64 B echo at 64 connections, first alone and then
+// beside 15 000 idle connections, in one server process, b.N round trips
+// in each window: the figures are the crowd window's, alone-srv-us/req
+// the first window's and crowd-x-alone their ratio.
+func BenchmarkCrowd(b *testing.B) { benchProtocol(b, benchkit.Crowd) }
+
+// BenchmarkScaling is 64 B echo at 64 connections with the server at 1 to
+// min(NumCPU, 4) loops, GOMAXPROCS to match, pinned to CPUs 0..loops-1
+// (sharing all but CPU 0 with the load generator). The floor, one thread,
+// is skipped at more than one loop.
+func BenchmarkScaling(b *testing.B) { benchProtocol(b, scaling) }
+
+// scaling picks the scaling rows out of the echo ones for benchProtocol.
+const scaling = "scaling"
+
 func benchProtocol(b *testing.B, protocol string) {
 	if !benchkit.CanPin() {
 		b.Log("fewer than 2 CPUs: server and load generator share them")
 	}
 	servers := append([]string{benchkit.Floor}, backend.Names()...)
-	for _, w := range benchkit.DefaultWorkloads {
-		if w.Protocol != protocol {
+	for _, w := range append(slices.Clone(benchkit.DefaultWorkloads), benchkit.ExtraWorkloads()...) {
+		p := w.Protocol
+		if w.Loops > 0 {
+			p = scaling
+		}
+		if p != protocol {
 			continue
 		}
 		b.Run(strings.TrimPrefix(w.Name(), w.Protocol+"/"), func(b *testing.B) {
@@ -109,14 +145,22 @@ func benchCell(b *testing.B, srv string, w benchkit.Workload) {
 	case benchkit.Array:
 		b.ReportMetric(s.MBps/1e3, "GB/s")
 		b.ReportMetric(float64(s.PeakRSSKB), "srv-peak-rss-KB")
-	case benchkit.UDP, benchkit.Churn:
+	case benchkit.Idle:
+		b.ReportMetric(s.IdleB, "srv-rss-B/idle-conn")
+		b.ReportMetric(s.IdleGCB, "srv-rss-gc-B/idle-conn")
+		b.ReportMetric(s.HeapB, "srv-heap-B/idle-conn")
+	case benchkit.Crowd:
+		b.ReportMetric(s.ReqPerSec, "req/s")
+		b.ReportMetric(s.AloneUsReq, "alone-srv-us/req")
+		b.ReportMetric(s.SrvUsReq/s.AloneUsReq, "crowd-x-alone")
+	case benchkit.UDP, benchkit.Churn, benchkit.Accept:
 		b.ReportMetric(s.ReqPerSec, per+"/s")
 		b.ReportMetric(float64(s.Lost), "lost")
 	default:
 		b.ReportMetric(s.ReqPerSec, "req/s")
 		b.ReportMetric(s.MBps, "MB/s")
 	}
-	if w.Protocol != benchkit.Timers {
+	if w.Protocol != benchkit.Timers && w.Protocol != benchkit.Idle {
 		b.ReportMetric(s.P50us, "p50-us")
 		b.ReportMetric(s.P99us, "p99-us")
 		b.ReportMetric(s.P999us, "p999-us")

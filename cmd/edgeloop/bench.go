@@ -22,7 +22,8 @@ import (
 
 // protocols maps a --protocols name to its rows: the workload, the sizes
 // it comes in, and the connection counts it has unless --conns gives
-// others.
+// others. The idle and crowd rows take their idle connections from --idle;
+// the scaling rows come one per loop count (benchkit.ScalingLoops).
 var protocols = map[string]struct {
 	w     benchkit.Workload
 	conns []int // nil: --conns does not apply
@@ -36,19 +37,29 @@ var protocols = map[string]struct {
 	"churn":    {benchkit.ChurnWorkload, nil, nil},
 	"timers":   {benchkit.TimersWorkload, nil, nil},
 	"array":    {benchkit.ArrayWorkloads[0], nil, []int{benchkit.ArrayWorkloads[0].Size, benchkit.ArrayWorkloads[1].Size}},
+	"idle":     {benchkit.Workload{Protocol: benchkit.Idle}, nil, nil},
+	"crowd":    {benchkit.Workload{Protocol: benchkit.Crowd, Size: 64}, []int{64}, nil},
+	"accept":   {benchkit.AcceptWorkload, nil, nil},
+	"scaling":  {benchkit.Workload{Protocol: benchkit.Echo, Size: 64, Loops: 1}, []int{64}, nil},
 }
 
 // defaultProtocols are the rows of a default run, the same as go test
-// -bench ./bench runs (benchkit.DefaultWorkloads): every protocol, in the
-// order the help lists them.
+// -bench ./bench runs (benchkit.DefaultWorkloads): every protocol but
+// extraProtocols, in the order the help lists them.
 const defaultProtocols = "echo,echo16k,partial,fairness,udp,churn,timers,array"
 
 // protocolList names the protocols for messages.
-const protocolList = "echo, echo16k, partial, fairness, udp, churn, timers, array"
+const protocolList = "echo, echo16k, partial, fairness, udp, churn, timers, array, idle, crowd, accept, scaling"
 
-// benchWorkloads turns --protocols, --conns and --rate into table rows, in
-// the order the protocols are listed.
-func benchWorkloads(protos, conns string, rate float64) ([]benchkit.Workload, error) {
+// extraProtocols are issue 11's protocols, which a default run leaves
+// out, most for the time they take whatever --duration says: opening and
+// closing 15 000 idle connections takes seconds per cell.
+// benchkit.ExtraWorkloads are their rows.
+const extraProtocols = "idle,crowd,accept,scaling"
+
+// benchWorkloads turns --protocols, --conns, --rate and --idle into table
+// rows, in the order the protocols are listed.
+func benchWorkloads(protos, conns string, rate float64, idle int) ([]benchkit.Workload, error) {
 	if rate <= 0 {
 		return nil, fmt.Errorf("--rate %v is out of range: give more than 0", rate)
 	}
@@ -85,14 +96,31 @@ func benchWorkloads(protos, conns string, rate float64) ([]benchkit.Workload, er
 		if counts != nil {
 			cs = counts
 		}
-		for _, n := range cs {
-			w := proto.w
-			w.Conns = n
-			if w.Rate > 0 {
-				w.Rate = rate
-			}
-			workloads = append(workloads, w)
+		loops := []int{proto.w.Loops}
+		if proto.w.Loops > 0 {
+			loops = benchkit.ScalingLoops()
 		}
+		for _, n := range cs {
+			for _, l := range loops {
+				w := proto.w
+				w.Conns, w.Loops = n, l
+				if w.Rate > 0 {
+					w.Rate = rate
+				}
+				workloads = append(workloads, w)
+			}
+		}
+	}
+	// The idle connections and the active ones beside them hold a
+	// descriptor each in this process and in the server.
+	for i, w := range workloads {
+		if w.Protocol != benchkit.Idle && w.Protocol != benchkit.Crowd {
+			continue
+		}
+		if idle < 1 || idle+w.Conns > maxConns() {
+			return nil, fmt.Errorf("--idle %d is out of range: give 1 to %d idle connections, less the active ones beside them (%d)", idle, maxConns(), w.Conns)
+		}
+		workloads[i].Idle = idle
 	}
 	return workloads, nil
 }
@@ -135,12 +163,23 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		"(16 clients at a time connecting to the TCP time service, RFC 868), timers\n"+
 		"(rounds of 100000 timers spread over 100 ms on the server's loop), array\n"+
 		"(64 MiB and 256 MiB NPY arrays round-tripped over one connection: GB/s, CPU\n"+
-		"per GiB, the server's peak RSS; needs about 1.5 GiB of memory). Default: all.\n"+
-		"Refused (exit 2): an empty LIST, an unknown or repeated name.")
-	conns := fs.String("conns", "", fmt.Sprintf("comma-separated `LIST` of connection counts for echo, echo16k and partial,\n"+
-		"and of sockets for udp, each from 1 to %d (the open-file limit less %d).\n"+
-		"Default: 64,1000; 64 for echo16k and udp. Refused (exit 2): a count out of\n"+
-		"range, not a number, or repeated.", maxConns(), fdMargin))
+		"per GiB, the server's peak RSS; needs about 1.5 GiB of memory). Not in the\n"+
+		"default, for their time: idle (server RSS per idle connection, --idle of them;\n"+
+		"5-10 s a cell), crowd (64 B ping-pong alone, then beside --idle idle\n"+
+		"connections, in one server: the CPU ratio; two windows and the crowd's opening\n"+
+		"a cell), accept (16 clients at a time connecting, echoing 64 B and resetting:\n"+
+		"the accept rate), scaling (64 B ping-pong at 1 to min(CPUs, 4) loops; the\n"+
+		"server on CPUs 0..loops-1, sharing them with the load generator beyond CPU 0).\n"+
+		"Default: every protocol but those four. Refused (exit 2): an empty LIST, an\n"+
+		"unknown or repeated name.")
+	idle := fs.Int("idle", benchkit.IdleConns, fmt.Sprintf("`N` idle connections for the idle and crowd rows, each a descriptor here and in\n"+
+		"the server, so at most %d (the open-file limit less %d) less the crowd row's\n"+
+		"active ones. Refused (exit 2): out of range.", maxConns(), fdMargin))
+	conns := fs.String("conns", "", fmt.Sprintf("comma-separated `LIST` of connection counts for echo, echo16k, partial,\n"+
+		"scaling and crowd (its active ones), and of sockets for udp, each from 1 to\n"+
+		"%d (the open-file limit less %d). Default: 64,1000; 64 for echo16k, udp,\n"+
+		"crowd and scaling. Refused (exit 2): a count out of range, not a number, or\n"+
+		"repeated.", maxConns(), fdMargin))
 	rate := fs.Float64("rate", benchkit.PartialRate, "`N` requests per second in all for the partial rows, paced by the load\n"+
 		"generator. Refused (exit 2): 0 or less.")
 	duration := fs.Duration("duration", 2*time.Second, fmt.Sprintf("measured window per cell, a `DURATION` of at least %v. Refused (exit 2): shorter.", minWindow))
@@ -199,7 +238,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	if len(split(*protos)) == 0 {
 		return fail(2, "--protocols is empty: give one or more of %s", protocolList)
 	}
-	workloads, err := benchWorkloads(*protos, *conns, *rate)
+	workloads, err := benchWorkloads(*protos, *conns, *rate, *idle)
 	if err != nil {
 		return fail(2, "%v", err)
 	}

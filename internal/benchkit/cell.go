@@ -3,20 +3,21 @@ package benchkit
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"time"
 )
 
-// Workload is one row of the benchmark table. A later protocol (idle
-// memory) is one more Workload value.
+// Workload is one row of the benchmark table.
 type Workload struct {
-	Protocol string // Echo, Fairness, UDP, Churn, Timers or Array
+	Protocol string // Echo, Fairness, UDP, Churn, Accept, Timers, Array, Idle or Crowd
 	// Size is the message bytes; for Fairness, the probe's; for UDP, each
 	// datagram's; for Array, the array data's (the NPY header is extra).
 	Size int
 	// Conns is the concurrent connections; for Fairness, the bulk peers
-	// (the probe is one more); for UDP, the client sockets; for Churn, the
-	// connections open at a time. Array has one connection and ignores it.
+	// (the probe is one more); for UDP, the client sockets; for Churn and
+	// Accept, the connections open at a time; for Crowd, the active connections. Array
+	// has one connection and Idle none but its idle ones: both ignore it.
 	Conns int
 	// Rate, for Echo, is the target round trips per second over all
 	// connections, paced by the load generator so that the server is not
@@ -25,6 +26,13 @@ type Workload struct {
 	Bulk   int           // Fairness: each bulk peer's message bytes
 	Timers int           // Timers: timers armed in each round
 	Spread time.Duration // Timers: the span their deadlines are spread over
+	// Idle is, for Idle and Crowd, the idle connections the server holds,
+	// each of which has echoed one message once.
+	Idle int
+	// Loops, for Echo, is the server's event loops, with GOMAXPROCS set to
+	// match and the server pinned to CPUs 0..Loops-1 (the scaling rows); 0
+	// is one loop on CPU 0, as every other row has.
+	Loops int
 }
 
 // The protocols a Workload can drive.
@@ -48,6 +56,11 @@ const (
 	// server closes, close and connect again. It measures what a
 	// connection costs the server, from accept to close.
 	Churn = "churn"
+	// Accept is connection churn on TCP echo, the accept rate: Conns
+	// clients at a time each connect, echo one Size-byte message, reset
+	// the connection and connect again. Unlike Churn, the server reads a
+	// request and it is the peer that closes, as clients do.
+	Accept = "accept"
 	// Timers is the server loop's timers: the server arms Timers timers
 	// with deadlines spread over Spread and waits until all have fired,
 	// round after round until the window ends. There is no load: the
@@ -58,14 +71,30 @@ const (
 	// next. It measures what receiving and sending back bulk data costs
 	// the server, and how much memory an array takes it.
 	Array = "array"
+	// Idle is the server's memory per idle connection: Idle connections
+	// each echo one message and then stay open, doing nothing, and the
+	// server's RSS with them is compared with its RSS before them.
+	Idle = "idle"
+	// Crowd is echo with an idle crowd: Conns connections ping-pong
+	// Size-byte messages as Echo does, first alone and then (new ones)
+	// with Idle idle connections open beside them, in the same server
+	// process; the
+	// figures are the crowd's, with the ratio of its server CPU per request
+	// to the alone window's. It shows whether cost follows activity.
+	Crowd = "crowd"
 )
 
 // Name is the benchstat-style name, e.g. "echo/size=64/conns=1000",
 // "echo/size=64/conns=64/rate=80000", "fairness/bulk=4x1MiB/probe=1KiB",
 // "udp/size=64/socks=64", "churn/time/conns=16",
-// "timers/n=100000/spread=100ms" or "array/size=256MiB".
+// "timers/n=100000/spread=100ms", "array/size=256MiB", "idle/conns=15000",
+// "crowd/size=64/conns=64/idle=15000" or "echo/size=64/conns=64/loops=2".
 func (w Workload) Name() string {
 	switch w.Protocol {
+	case Idle:
+		return fmt.Sprintf("%s/conns=%d", w.Protocol, w.Idle)
+	case Crowd:
+		return fmt.Sprintf("%s/size=%d/conns=%d/idle=%d", w.Protocol, w.Size, w.Conns, w.Idle)
 	case Array:
 		return fmt.Sprintf("%s/size=%s", w.Protocol, sizeName(w.Size))
 	case Fairness:
@@ -74,12 +103,17 @@ func (w Workload) Name() string {
 		return fmt.Sprintf("%s/size=%d/socks=%d", w.Protocol, w.Size, w.Conns)
 	case Churn:
 		return fmt.Sprintf("%s/time/conns=%d", w.Protocol, w.Conns)
+	case Accept:
+		return fmt.Sprintf("%s/echo/size=%d/conns=%d", w.Protocol, w.Size, w.Conns)
 	case Timers:
 		return fmt.Sprintf("%s/n=%d/spread=%v", w.Protocol, w.Timers, w.Spread)
 	}
 	name := fmt.Sprintf("%s/size=%d/conns=%d", w.Protocol, w.Size, w.Conns)
 	if w.Rate > 0 {
 		name += "/rate=" + strconv.FormatFloat(w.Rate, 'f', -1, 64)
+	}
+	if w.Loops > 0 {
+		name += fmt.Sprintf("/loops=%d", w.Loops)
 	}
 	return name
 }
@@ -101,9 +135,12 @@ func (w Workload) service() string {
 
 // Unit names what the server's per-request figures for w are per: req,
 // MiB, datagram, conn, timer or GiB (of array data round-tripped), as
-// benchmarks name their metrics ("srv-us/req").
+// benchmarks name their metrics ("srv-us/req"). An Idle row's figure is
+// bytes per idle connection: "conn".
 func (w Workload) Unit() string {
 	switch w.Protocol {
+	case Idle, Accept:
+		return "conn"
 	case Fairness:
 		return "MiB"
 	case UDP:
@@ -174,6 +211,10 @@ var UDPWorkload = Workload{Protocol: UDP, Size: 64, Conns: 64}
 // each fetching the time over a new TCP connection, again and again.
 var ChurnWorkload = Workload{Protocol: Churn, Conns: 16}
 
+// AcceptWorkload is issue 11's accept rate row: 16 clients at a time each
+// echoing one 64-byte message over a new TCP connection, again and again.
+var AcceptWorkload = Workload{Protocol: Accept, Size: 64, Conns: 16}
+
 // TimersWorkload is issue 8's timer row: 100 000 timers a round, their
 // deadlines spread over 100 ms.
 var TimersWorkload = Workload{Protocol: Timers, Timers: 100000, Spread: 100 * time.Millisecond}
@@ -183,6 +224,43 @@ var TimersWorkload = Workload{Protocol: Timers, Timers: 100000, Spread: 100 * ti
 var ArrayWorkloads = []Workload{
 	{Protocol: Array, Size: 64 << 20, Conns: 1},
 	{Protocol: Array, Size: 256 << 20, Conns: 1},
+}
+
+// IdleConns is how many idle connections the Idle and Crowd rows have by
+// default: issue 11's 15 000, which the 20 000 descriptors a process may
+// hold here allow with room for the active ones beside them (each is a
+// descriptor in the load generator and one in the server).
+const IdleConns = 15000
+
+// MaxScalingLoops is the most loops a scaling row has (ScalingWorkloads),
+// where the machine has as many CPUs.
+const MaxScalingLoops = 4
+
+// ExtraWorkloads are issue 11's rows, left out of DefaultWorkloads, most
+// for the time they take whatever the window (opening and closing 15 000
+// connections takes seconds a cell): the idle memory row, the idle crowd
+// row beside 64 active connections, the accept rate row (as quick as
+// churn, kept with its issue's rows) and the scaling rows (ScalingLoops).
+func ExtraWorkloads() []Workload {
+	ws := []Workload{
+		{Protocol: Idle, Idle: IdleConns},
+		{Protocol: Crowd, Size: 64, Conns: 64, Idle: IdleConns},
+		AcceptWorkload,
+	}
+	for _, n := range ScalingLoops() {
+		ws = append(ws, Workload{Protocol: Echo, Size: 64, Conns: 64, Loops: n})
+	}
+	return ws
+}
+
+// ScalingLoops are the scaling rows' loop counts: 1 to the number of CPUs,
+// at most MaxScalingLoops.
+func ScalingLoops() []int {
+	var loops []int
+	for n := 1; n <= min(runtime.NumCPU(), MaxScalingLoops); n++ {
+		loops = append(loops, n)
+	}
+	return loops
 }
 
 // Sample is one measurement of one server on one workload. For Fairness,
@@ -219,6 +297,16 @@ type Sample struct {
 	// RoundUs is, for Timers, the median time a round took from its first
 	// timer armed to its last fired.
 	RoundUs float64
+	// Idle rows: the server's RSS grown per idle connection, in bytes,
+	// read once the RSS is steady (IdleB) and again after the server ran a
+	// GC and returned free memory to the OS (IdleGCB), and its live Go
+	// heap grown per idle connection after that GC (HeapB; 0 for the
+	// floor, which has none).
+	IdleB, IdleGCB, HeapB float64
+	// AloneUsReq is, for Crowd, the server CPU per request of the same
+	// active connections before the idle crowd came, in the same process;
+	// SrvUsReq is with the crowd.
+	AloneUsReq float64
 }
 
 // Window bounds one measurement: it ends after Requests round trips or
@@ -251,7 +339,7 @@ func Measure(server string, w Workload, win Window) (Sample, error) {
 		return Sample{}, fmt.Errorf("benchkit: a window needs a duration or a request count")
 	}
 	switch w.Protocol {
-	case Echo, Fairness, Churn:
+	case Echo, Fairness, Churn, Accept:
 	case UDP:
 		if w.Size < udpMinSize {
 			return Sample{}, fmt.Errorf("benchkit: %s: a datagram needs at least %d bytes for its sequence number", w.Name(), udpMinSize)
@@ -260,10 +348,14 @@ func Measure(server string, w Workload, win Window) (Sample, error) {
 		return measureTimers(server, w, win)
 	case Array:
 		return measureArray(server, w, win)
+	case Idle:
+		return measureIdle(server, w)
+	case Crowd:
+		return measureCrowd(server, w, win)
 	default:
 		return Sample{}, fmt.Errorf("benchkit: unknown protocol %q", w.Protocol)
 	}
-	srv, err := startService(server, w.service())
+	srv, err := startServiceLoops(server, w.service(), w.Loops)
 	if err != nil {
 		return Sample{}, err
 	}
@@ -299,8 +391,12 @@ func Measure(server string, w Workload, win Window) (Sample, error) {
 			return Sample{}, err
 		}
 		m = u
-	case Churn:
-		c, err := startChurn(srv.Addr, w.Conns)
+	case Churn, Accept:
+		size := w.Size // the echo's message; 0: the time service
+		if w.Protocol == Churn {
+			size = 0
+		}
+		c, err := startChurn(srv.Addr, w.Conns, size)
 		if err != nil {
 			return Sample{}, err
 		}

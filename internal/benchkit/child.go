@@ -9,7 +9,9 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -34,6 +36,10 @@ const EnvServer = "EDGELOOP_BENCH_SERVER"
 // EnvService names what a benchmark child serves, one of the services
 // below; unset is TCP echo. The floor takes the same names as arguments.
 const EnvService = "EDGELOOP_BENCH_SERVICE"
+
+// EnvLoops is the number of event loops a benchmark child runs; unset is
+// one. The parent sets GOMAXPROCS to match.
+const EnvLoops = "EDGELOOP_BENCH_LOOPS"
 
 // The services a benchmark child serves, one per process, so that what a
 // cell measures is the one service its workload uses.
@@ -67,6 +73,8 @@ const timerGrace = 30 * time.Second
 // service (then it exits). Then, for each line on stdin:
 //
 //	stats                  -> stats cpu_us=N mallocs=N
+//	gc                     -> gc heap_bytes=N (after a GC that returned
+//	                          free memory to the OS; N is the live heap)
 //	timers N SPREAD_US     -> timers n=N cpu_us=N mallocs=N elapsed_us=N
 //	                          (or "timers error WHY")
 //
@@ -96,7 +104,15 @@ func child(name, service string) error {
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
-	l, err := backend.New(name, reactor.WithLoops(1))
+	loops := 1
+	if v := os.Getenv(EnvLoops); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("bad %s=%q", EnvLoops, v)
+		}
+		loops = n
+	}
+	l, err := backend.New(name, reactor.WithLoops(loops))
 	if err != nil {
 		return err
 	}
@@ -141,6 +157,16 @@ func child(name, service string) error {
 		switch line := in.Text(); {
 		case line == "stats":
 			fmt.Printf("stats cpu_us=%d mallocs=%d\n", cpuMicros(), mallocs())
+		case line == "gc":
+			// The idle rows' second reading. RSS follows the heap's peak,
+			// garbage included, until the runtime's scavenger returns it
+			// to the OS some minutes later: without this the figure
+			// depends on when the last GC ran. FreeOSMemory runs a GC and
+			// returns every free page at once, so RSS is what is live.
+			debug.FreeOSMemory()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			fmt.Printf("gc heap_bytes=%d\n", ms.HeapAlloc)
 		case strings.HasPrefix(line, "timers "):
 			if _, err := fmt.Sscanf(line, "timers %d %d", &n, &spreadUs); err != nil || n < 1 || spreadUs < 0 || arm == nil {
 				fmt.Printf("timers error bad request %q for service %s\n", line, service)

@@ -1,6 +1,7 @@
 package benchkit
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -38,6 +39,10 @@ type churn struct {
 	stop    atomic.Bool
 	dialFn  reactor.Factory // g.newClient, made once: a method value allocates
 	redial  func()          // g.dial, likewise
+	// msg is, for the accept rows, what each connection echoes before it
+	// resets the connection (acceptClient); nil is the time service's
+	// churn (timeClient).
+	msg []byte
 }
 
 // timeClient is one connection of the churn.
@@ -49,13 +54,18 @@ type timeClient struct {
 	ok    bool  // got the time and the close
 }
 
-// startChurn starts conns slots of connection churn against addr.
-func startChurn(addr string, conns int) (*churn, error) {
+// startChurn starts conns slots of connection churn against addr: against
+// the time service if size is 0, else against echo, each connection
+// echoing one size-byte message (acceptClient).
+func startChurn(addr string, conns, size int) (*churn, error) {
 	l, err := reactor.New(reactor.WithLoops(1))
 	if err != nil {
 		return nil, err
 	}
 	g := &churn{l: l, addr: addr, hist: newHist()}
+	if size > 0 {
+		g.msg = bytes.Repeat([]byte{'a'}, size)
+	}
 	g.dialFn, g.redial = g.newClient, g.dial
 	for i := 0; i < conns; i++ {
 		if err := l.Dial("tcp", addr, g.dialFn); err != nil {
@@ -84,6 +94,9 @@ func (g *churn) dial() {
 
 // newClient runs on the loop goroutine when a dial begins.
 func (g *churn) newClient(c reactor.Conn) reactor.Handler {
+	if g.msg != nil {
+		return &acceptClient{g: g, c: c, start: time.Now().UnixNano()}
+	}
 	return &timeClient{g: g, c: c, start: time.Now().UnixNano()}
 }
 
@@ -135,13 +148,20 @@ func (t *timeClient) HandleRecv() error {
 
 // HandleClose implements reactor.CloseHandler: the slot dials again.
 func (t *timeClient) HandleClose(err error) {
-	g := t.g
+	t.g.closed(t.ok, err, t.got, timeReplySize)
+}
+
+// closed ends one connection of a slot, which dials again: at once after
+// a connection that did what it came for (ok), after redialDelay after one
+// that failed, counting the failure; got and want are the bytes it
+// received and awaited, which say what failed if err does not.
+func (g *churn) closed(ok bool, err error, got, want int) {
 	if g.stop.Load() {
 		return
 	}
-	if !t.ok || (err != nil && !errors.Is(err, reactor.ErrClosed)) {
+	if !ok || (err != nil && !errors.Is(err, reactor.ErrClosed)) {
 		if err == nil {
-			err = fmt.Errorf("benchkit: connection closed after %d of the time's %d bytes", t.got, timeReplySize)
+			err = fmt.Errorf("benchkit: connection closed after %d of the %d bytes it awaited", got, want)
 		}
 		g.lastErr.Store(err)
 		g.failed.Add(1)
@@ -209,4 +229,67 @@ func (g *churn) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	g.l.Shutdown(ctx)
+}
+
+// acceptClient is one connection of an accept row: it echoes one message
+// and then resets the connection, so that the server sees its peer close,
+// as a server does when clients leave, and no TIME_WAIT is left anywhere.
+// Its latency is from the dial to the echo.
+type acceptClient struct {
+	g        *churn
+	c        reactor.Conn
+	off, got int // bytes of the message sent and received
+	start    int64
+	ok       bool // got the echo
+}
+
+// WantsRecv implements reactor.Handler.
+func (a *acceptClient) WantsRecv() bool { return true }
+
+// WantsSend implements reactor.Handler: the message, once connected.
+func (a *acceptClient) WantsSend() bool { return a.off < len(a.g.msg) }
+
+// HandleSend writes what the socket takes of the message.
+func (a *acceptClient) HandleSend() error {
+	n, err := a.c.Write(a.g.msg[a.off:])
+	a.off += n
+	if err != nil && err != reactor.ErrWouldBlock {
+		return err
+	}
+	return nil
+}
+
+// HandleRecv reads the echo; once all of it is in, it resets the
+// connection.
+func (a *acceptClient) HandleRecv() error {
+	for {
+		n, err := a.c.Read(a.c.ReadBuffer())
+		a.got += n
+		switch {
+		case a.got > len(a.g.msg):
+			return fmt.Errorf("benchkit: %d bytes back for a %d byte message", a.got, len(a.g.msg))
+		case a.got == len(a.g.msg):
+			a.ok = true
+			now := time.Now().UnixNano()
+			a.g.hist.RecordValue((now - a.start) / 1e3)
+			a.g.done.Add(1)
+			// The abortive close: an RST the server reads as its peer's
+			// end, and no TIME_WAIT on either side.
+			if fd := a.c.Fd(); fd >= 0 {
+				unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+			}
+			return a.c.Close()
+		case err == reactor.ErrWouldBlock:
+			return nil
+		case err == io.EOF:
+			return fmt.Errorf("benchkit: echo closed after %d of %d bytes", a.got, len(a.g.msg))
+		case err != nil:
+			return err
+		}
+	}
+}
+
+// HandleClose implements reactor.CloseHandler: the slot dials again.
+func (a *acceptClient) HandleClose(err error) {
+	a.g.closed(a.ok, err, a.got, len(a.g.msg))
 }

@@ -47,6 +47,21 @@
 // shows what one array costs the server in memory. Their floor receives
 // each array into one reused buffer and sends it back with blocking calls.
 //
+// Issue 11's rows (ExtraWorkloads, not in the default run) are about many
+// connections and many loops. Idle: N connections, held by this process
+// as plain Go net.Conns dialled from 127.0.0.2 and up (one source address
+// has about 28 000 ephemeral ports), each echo one message and stay open;
+// the server's RSS grown per connection is read once steady, and again
+// after a "gc" line on stdin has the child run debug.FreeOSMemory (RSS
+// otherwise keeps the heap's peak), with its live heap. Crowd: in one
+// server, 64 connections ping-pong alone for a window and leave, then the
+// idle crowd comes and 64 new ones ping-pong beside it: the ratio of
+// server CPU per request. Accept: churn on TCP echo, each client echoing
+// one message and resetting, so the server reads a request and sees its
+// peer close. Scaling: echo with the server at 1 to min(NumCPU, 4) loops,
+// GOMAXPROCS to match, pinned to CPUs 0..loops-1 (EnvLoops), which it
+// shares with the load generator beyond CPU 0.
+//
 // A cell is one (workload, server) pair measured over a window after a
 // warm-up; RunMatrix interleaves servers (A B C A B C ...) over repetitions
 // and reports the median and the spread.

@@ -52,7 +52,17 @@ type Cell struct {
 	// RoundUs is, for Timers, the median of the repetitions' median round,
 	// from the first timer armed to the last fired.
 	RoundUs float64 `json:"round_us,omitempty"`
-	Skipped string  `json:"skipped,omitempty"`
+	// Idle rows: the medians of Sample's IdleB, IdleGCB and HeapB, bytes
+	// per idle connection.
+	IdleB   float64 `json:"idle_rss_bytes_per_conn,omitempty"`
+	IdleGCB float64 `json:"idle_rss_bytes_per_conn_after_gc,omitempty"`
+	HeapB   float64 `json:"idle_heap_bytes_per_conn,omitempty"`
+	// Crowd rows: the median of the alone windows' server CPU per request,
+	// and the median over the repetitions of each one's ratio, crowd over
+	// alone (the issue's goal: at most 1.1).
+	AloneUsReq float64 `json:"alone_srv_us_per_req,omitempty"`
+	CrowdX     float64 `json:"crowd_x_alone,omitempty"`
+	Skipped    string  `json:"skipped,omitempty"`
 	// Unsupported says why the server cannot run the workload at all (a
 	// backend without datagrams, the floor's timers); the cell has no
 	// figures.
@@ -175,17 +185,39 @@ func aggregate(w Workload, srv string, ss []Sample) Cell {
 	c.PeakRSSKB = int64(med(func(s Sample) float64 { return float64(s.PeakRSSKB) }))
 	c.OtherThreadsPct = 100 * med(func(s Sample) float64 { return s.OtherThreads })
 	c.RoundUs = med(func(s Sample) float64 { return s.RoundUs })
+	c.IdleB = med(func(s Sample) float64 { return s.IdleB })
+	c.IdleGCB = med(func(s Sample) float64 { return s.IdleGCB })
+	c.HeapB = med(func(s Sample) float64 { return s.HeapB })
+	if w.Protocol == Crowd {
+		c.AloneUsReq = med(func(s Sample) float64 { return s.AloneUsReq })
+		c.CrowdX = med(func(s Sample) float64 { return crowdRatio(s) })
+	}
 	for _, s := range ss {
 		c.Lost += s.Lost
 	}
-	lo, hi := ss[0].SrvUsReq, ss[0].SrvUsReq
-	for _, s := range ss {
-		lo, hi = min(lo, s.SrvUsReq), max(hi, s.SrvUsReq)
+	// The spread is of the row's headline figure: for Idle, bytes per
+	// connection; for the others, server CPU per request.
+	key, mid := func(s Sample) float64 { return s.SrvUsReq }, c.SrvUsReq
+	if w.Protocol == Idle {
+		key, mid = func(s Sample) float64 { return s.IdleB }, c.IdleB
 	}
-	if c.SrvUsReq > 0 {
-		c.Spread = (hi - lo) / c.SrvUsReq
+	lo, hi := key(ss[0]), key(ss[0])
+	for _, s := range ss {
+		lo, hi = min(lo, key(s)), max(hi, key(s))
+	}
+	if mid > 0 {
+		c.Spread = (hi - lo) / mid
 	}
 	return c
+}
+
+// crowdRatio is a Crowd sample's server CPU per request with the crowd over
+// that without, or 0 when there is no figure without.
+func crowdRatio(s Sample) float64 {
+	if s.AloneUsReq <= 0 {
+		return 0
+	}
+	return s.SrvUsReq / s.AloneUsReq
 }
 
 func median(v []float64) float64 {

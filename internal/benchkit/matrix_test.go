@@ -1,6 +1,7 @@
 package benchkit
 
 import (
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -33,6 +34,40 @@ func TestAggregateSpreadAndXFloor(t *testing.T) {
 	}
 }
 
+// TestAggregateIdleAndCrowd: an idle row's figures are the medians of the
+// bytes per connection, its spread theirs; a crowd row's ratio is the
+// median of each repetition's own ratio, not the ratio of the medians.
+func TestAggregateIdleAndCrowd(t *testing.T) {
+	idle := aggregate(Workload{Protocol: Idle, Idle: 100}, "epoll", []Sample{
+		{IdleB: 300, IdleGCB: 150, HeapB: 110, SrvUsReq: 50},
+		{IdleB: 400, IdleGCB: 170, HeapB: 120, SrvUsReq: 60},
+		{IdleB: 320, IdleGCB: 160, HeapB: 100, SrvUsReq: 70},
+	})
+	if idle.IdleB != 320 || idle.IdleGCB != 160 || idle.HeapB != 110 {
+		t.Errorf("idle medians = %v, %v, %v B; want 320, 160, 110", idle.IdleB, idle.IdleGCB, idle.HeapB)
+	}
+	if idle.Spread != 0.3125 {
+		t.Errorf("idle spread = %v, want (400-300)/320 = 0.3125, of the bytes per connection", idle.Spread)
+	}
+	crowd := aggregate(Workload{Protocol: Crowd, Size: 64, Conns: 64, Idle: 100}, "epoll", []Sample{
+		{SrvUsReq: 9, AloneUsReq: 3}, // 3.0
+		{SrvUsReq: 4, AloneUsReq: 4}, // 1.0
+		{SrvUsReq: 6, AloneUsReq: 5}, // 1.2
+	})
+	if crowd.CrowdX != 1.2 {
+		t.Errorf("crowd ratio = %v, want the median of the repetitions' ratios, 1.2, not the medians' ratio 6/4", crowd.CrowdX)
+	}
+	if crowd.AloneUsReq != 4 || crowd.SrvUsReq != 6 {
+		t.Errorf("crowd medians = %v with, %v alone; want 6, 4", crowd.SrvUsReq, crowd.AloneUsReq)
+	}
+	if r := crowdRatio(Sample{SrvUsReq: 3}); r != 0 {
+		t.Errorf("crowdRatio without an alone figure = %v, want 0", r)
+	}
+	if g := idleGrowth(1000, 1300, 1024); g != 300 {
+		t.Errorf("idleGrowth(1000 KiB, 1300 KiB, 1024 conns) = %v B, want 300", g)
+	}
+}
+
 func TestMarkdownTable(t *testing.T) {
 	rows := []Row{{Workload: "echo/size=64/conns=64", Cells: []Cell{
 		{Server: Floor, SrvUsReq: 4, ReqPerSec: 250000, P99us: 500},
@@ -59,6 +94,26 @@ func TestMarkdownTable(t *testing.T) {
 		{Workload: ArrayWorkloads[1], Server: Floor, MBps: 3500, SrvUsReq: 250000, P50us: 150000, PeakRSSKB: 256<<10 + 1536},
 		{Workload: ArrayWorkloads[1], Server: "epoll", MBps: 2100, SrvUsReq: 400000, XFloor: 1.6, P50us: 250000, AllocsReq: 4, PeakRSSKB: 256<<10 + 6144},
 	}}}
+	idle := Workload{Protocol: Idle, Idle: 15000}
+	crowd := Workload{Protocol: Crowd, Size: 64, Conns: 64, Idle: 15000}
+	loops := Workload{Protocol: Echo, Size: 64, Conns: 64, Loops: 2}
+	rows = append(rows, Row{Workload: AcceptWorkload.Name(), Cells: []Cell{
+		{Workload: AcceptWorkload, Server: Floor, SrvUsReq: 12, ReqPerSec: 40000, P99us: 700},
+		{Workload: AcceptWorkload, Server: "epoll", SrvUsReq: 18, XFloor: 1.5, ReqPerSec: 35000, P99us: 900, AllocsReq: 5, Lost: 1},
+		{Workload: AcceptWorkload, Server: "gnet", Skipped: "no reason"},
+	}}, Row{Workload: idle.Name(), Cells: []Cell{
+		{Workload: idle, Server: Floor, SrvUsReq: 50, RSSKB: 1434},
+		{Workload: idle, Server: "epoll", IdleB: 328, IdleGCB: 172, HeapB: 109, Spread: 0.05, RSSKB: 17408},
+		{Workload: idle, Server: "gnet", Skipped: "no reason"},
+	}}, Row{Workload: crowd.Name(), Cells: []Cell{
+		{Workload: crowd, Server: Floor, CrowdX: 1.03, SrvUsReq: 10.3, AloneUsReq: 10, ReqPerSec: 40000},
+		{Workload: crowd, Server: "epoll", CrowdX: 0.97, SrvUsReq: 9.7, AloneUsReq: 10, ReqPerSec: 40000},
+		{Workload: crowd, Server: "gnet", Skipped: "no reason"},
+	}}, Row{Workload: loops.Name(), Cells: []Cell{
+		{Workload: loops, Server: Floor, Unsupported: "the floor is one thread, one loop"},
+		{Workload: loops, Server: "epoll", SrvUsReq: 8.22, ReqPerSec: 54000},
+		{Workload: loops, Server: "gnet", Skipped: "no reason"},
+	}})
 	var b strings.Builder
 	Markdown(&b, rows)
 	out := b.String()
@@ -76,7 +131,14 @@ func TestMarkdownTable(t *testing.T) {
 		"| array/size=256MiB | **3.50 GB/s** · 250 ms/GiB ±0% · round trip p50 150.0 ms · 0.0 allocs/GiB · 0% other threads · peak 257.5 MiB RSS (array + 1.5 MiB) |",
 		"**2.10 GB/s** · 400 ms/GiB (1.60×) ±0% · round trip p50 250.0 ms · 4.0 allocs/GiB · 0% other threads · peak 262.0 MiB RSS (array + 6.0 MiB) |",
 		"\nArray rows: ", "each byte counted once",
-		"\nUDP rows: ", "\nChurn rows: ", "\nTimer rows: ", "\nFairness rows: ", "\nRows with rate=N are paced"} {
+		"\nUDP rows: ", "\nChurn rows: ", "\nTimer rows: ", "\nFairness rows: ", "\nRows with rate=N are paced",
+		"| idle/conns=15000 | **0 B**/conn ±0% · after GC 0 B/conn · live heap 0 B/conn · 1.4 MiB RSS with the crowd · 50.00 µs, 0.0 allocs per conn accepted |",
+		"**328 B**/conn ±5% · after GC 172 B/conn · live heap 109 B/conn · 17.0 MiB RSS with the crowd",
+		"| crowd/size=64/conns=64/idle=15000 | **1.03×** alone · 10.30 µs/req with the crowd, 10.00 alone ±0% · 40k req/s",
+		"| echo/size=64/conns=64/loops=2 | n/a: the floor is one thread, one loop | **8.22 µs** ±0% · 54k req/s",
+		"| accept/echo/size=64/conns=16 | **12.00 µs**/conn ±0% · 40k conns/s · p99 700 µs",
+		"**18.00 µs**/conn (1.50×) ±0% · 35k conns/s · p99 900 µs · 5.00 allocs · 0% other threads · 0.0 MiB RSS · **1 failed** |",
+		"\nAccept rows, the accept rate: ", "\nIdle rows: ", "\nCrowd rows: ", "\nRows with loops=N: ", "This machine has "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
@@ -100,6 +162,10 @@ func TestWorkloadNameIsBenchstatStyle(t *testing.T) {
 		{ArrayWorkloads[0], "array/size=64MiB"},
 		{ArrayWorkloads[1], "array/size=256MiB"},
 		{Workload{Protocol: Array, Size: 3<<20 + 1}, "array/size=3145729B"},
+		{Workload{Protocol: Idle, Idle: 15000}, "idle/conns=15000"},
+		{AcceptWorkload, "accept/echo/size=64/conns=16"},
+		{Workload{Protocol: Crowd, Size: 64, Conns: 64, Idle: 15000}, "crowd/size=64/conns=64/idle=15000"},
+		{Workload{Protocol: Echo, Size: 64, Conns: 64, Loops: 2}, "echo/size=64/conns=64/loops=2"},
 	} {
 		if got := tc.w.Name(); got != tc.want {
 			t.Errorf("%+v: Name() = %q, want %q", tc.w, got, tc.want)
@@ -156,7 +222,7 @@ func TestWindowNeedsABound(t *testing.T) {
 
 func TestChartsDrawTheSaturatedRows(t *testing.T) {
 	var rows []Row
-	for _, w := range DefaultWorkloads {
+	for _, w := range append(slices.Clone(DefaultWorkloads), ExtraWorkloads()...) {
 		rows = append(rows, Row{Workload: w.Name(), Cells: []Cell{{Workload: w, Server: Floor, SrvUsReq: 4, ReqPerSec: 1e5}}})
 	}
 	rows = append(rows, Row{Workload: "legacy", Cells: []Cell{{Server: Floor}}}, Row{Workload: "empty"})
@@ -176,6 +242,12 @@ func TestChartsDrawTheSaturatedRows(t *testing.T) {
 	if err != nil || len(paths) != 0 {
 		t.Errorf("charts of the UDP, churn and timer rows: %q, %v; want none", paths, err)
 	}
+	// Nor does one of issue 11's rows: idle, crowd, accept and loops=N.
+	n := len(DefaultWorkloads)
+	paths, err = WriteCharts(t.TempDir(), rows[n:n+len(ExtraWorkloads())])
+	if err != nil || len(paths) != 0 {
+		t.Errorf("charts of the idle, crowd, accept and scaling rows: %q, %v; want none", paths, err)
+	}
 }
 
 // TestMarkdownExplainsOnlyItsRows: the lines under the table explain the
@@ -186,12 +258,19 @@ func TestMarkdownExplainsOnlyItsRows(t *testing.T) {
 	}}}
 	var b strings.Builder
 	Markdown(&b, rows)
-	for _, unwanted := range []string{"paced", "Fairness rows", "UDP rows", "Churn rows", "Timer rows", "Array rows"} {
+	for _, unwanted := range []string{"paced", "Fairness rows", "UDP rows", "Churn rows", "Timer rows", "Array rows", "Accept rows", "Idle rows", "Crowd rows", "loops=N"} {
 		if strings.Contains(b.String(), unwanted) {
 			t.Errorf("a table of saturated echo explains %q:\n%s", unwanted, &b)
 		}
 	}
 	if !strings.Contains(b.String(), "\nEach cell: ") {
 		t.Errorf("table lacks the line that explains a cell:\n%s", &b)
+	}
+}
+
+func TestScalingLoops(t *testing.T) {
+	loops := ScalingLoops()
+	if len(loops) != min(runtime.NumCPU(), MaxScalingLoops) || loops[0] != 1 || loops[len(loops)-1] != len(loops) {
+		t.Errorf("ScalingLoops() = %v on %d CPUs, want 1 to min(CPUs, %d)", loops, runtime.NumCPU(), MaxScalingLoops)
 	}
 }

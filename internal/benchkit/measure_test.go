@@ -3,11 +3,15 @@ package benchkit
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"io"
 	"math"
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -244,7 +248,7 @@ func TestUnsupportedServiceIsNotApplicable(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
-	_, err = serve("nodgram", exec.Command(sh, "-c", "echo unsupported this backend serves no datagrams; cat >/dev/null"))
+	_, err = serve("nodgram", exec.Command(sh, "-c", "echo unsupported this backend serves no datagrams; cat >/dev/null"), []int{ServerCPU})
 	var ue *unsupportedError
 	if !errors.Is(err, ErrUnsupported) || !errors.As(err, &ue) || ue.why != "this backend serves no datagrams" {
 		t.Fatalf("err = %v, want ErrUnsupported saying why", err)
@@ -396,38 +400,57 @@ func perSock(g *udpLoad) []int64 {
 // TestMeasureChurn runs one short churn cell on the floor and the native
 // loop: connections come and go, each with the time, and none fails.
 func TestMeasureChurn(t *testing.T) {
-	w := Workload{Protocol: Churn, Conns: 4}
-	for _, server := range []string{Floor, "epoll"} {
-		t.Run(server, func(t *testing.T) {
-			s, err := Measure(server, w, Window{Warmup: 10 * time.Millisecond, Requests: 500, Duration: 20 * time.Second})
-			if err == ErrNoCompiler {
-				t.Skip(err)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if s.Requests < 500 {
-				t.Errorf("window ended after %d connections, want >= 500", s.Requests)
-			}
-			if s.SrvUsReq <= 0 || s.SrvUsReq > 100000 {
-				t.Errorf("server CPU per connection = %v µs, want a positive, plausible figure", s.SrvUsReq)
-			}
-			if s.P50us <= 0 || s.P99us < s.P50us {
-				t.Errorf("latency quantiles out of order: p50 %v p99 %v", s.P50us, s.P99us)
-			}
-			if s.Lost != 0 {
-				t.Errorf("%d connections failed, want none", s.Lost)
-			}
-			t.Logf("%s on %s: %.0f conns/s, %.2f µs CPU/conn, %.2f allocs, p99 %v µs", w.Name(), server, s.ReqPerSec, s.SrvUsReq, s.AllocsReq, s.P99us)
-		})
+	for _, w := range []Workload{{Protocol: Churn, Conns: 4}, {Protocol: Accept, Size: 64, Conns: 4}} {
+		for _, server := range []string{Floor, "epoll"} {
+			t.Run(w.Protocol+"/"+server, func(t *testing.T) { measureChurn(t, w, server) })
+		}
 	}
 }
 
+// measureChurn runs one small churn or accept cell on server.
+func measureChurn(t *testing.T, w Workload, server string) {
+	s, err := Measure(server, w, Window{Warmup: 10 * time.Millisecond, Requests: 500, Duration: 20 * time.Second})
+	if err == ErrNoCompiler {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Requests < 500 {
+		t.Errorf("window ended after %d connections, want >= 500", s.Requests)
+	}
+	if s.SrvUsReq <= 0 || s.SrvUsReq > 100000 {
+		t.Errorf("server CPU per connection = %v µs, want a positive, plausible figure", s.SrvUsReq)
+	}
+	if s.P50us <= 0 || s.P99us < s.P50us {
+		t.Errorf("latency quantiles out of order: p50 %v p99 %v", s.P50us, s.P99us)
+	}
+	if s.Lost != 0 {
+		t.Errorf("%d connections failed, want none", s.Lost)
+	}
+	t.Logf("%s on %s: %.0f conns/s, %.2f µs CPU/conn, %.2f allocs, p99 %v µs", w.Name(), server, s.ReqPerSec, s.SrvUsReq, s.AllocsReq, s.P99us)
+}
+
 // TestChurnCountsFailedConnections runs the churn against a server that
-// closes every connection without the time: each counts as failed, the
-// slots dial again, none counts as done, and once failFast have failed the
-// churn says why.
+// closes every connection without the time, and the accept row's against
+// one that reads the message and closes without the echo: each counts as
+// failed, the slots dial again, none counts as done, and once failFast
+// have failed the churn says why.
 func TestChurnCountsFailedConnections(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		size int // the accept row's message; 0: the time service's churn
+		want string
+	}{
+		{"time", 0, "time service sent 0 bytes, want 4"},
+		{"accept", 64, "echo closed after 0 of 64 bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { churnFails(t, tc.size, tc.want) })
+	}
+}
+
+// churnFails runs TestChurnCountsFailedConnections' case for size.
+func churnFails(t *testing.T, size int, want string) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -441,11 +464,16 @@ func TestChurnCountsFailedConnections(t *testing.T) {
 			if err != nil {
 				return // closed
 			}
+			// Reading the message first, so that the close is a FIN: an
+			// RST for unread input would fail the write or the read with
+			// a reset instead.
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			io.ReadFull(c, make([]byte, size))
 			c.Close()
 		}
 	}()
 	defer func() { ln.Close(); wg.Wait() }()
-	g, err := startChurn(ln.Addr().String(), 2)
+	g, err := startChurn(ln.Addr().String(), 2, size)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -460,8 +488,8 @@ func TestChurnCountsFailedConnections(t *testing.T) {
 	if n := g.done.Load(); n != 0 {
 		t.Errorf("%d connections counted done without the time", n)
 	}
-	if err := g.err(); err == nil || !strings.Contains(err.Error(), "time service sent 0 bytes, want 4") {
-		t.Errorf("err = %v, want one saying that the server closed without the time", err)
+	if err := g.err(); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("err = %v, want one saying %q", err, want)
 	}
 }
 
@@ -584,4 +612,137 @@ func TestArrayFloorSizesOtherArrays(t *testing.T) {
 			t.Errorf("%s: echo of shape %v and %d bytes, want shape %v and the %d bytes sent", tc.name, h.Shape, len(data), tc.shape, 8*tc.n)
 		}
 	}
+}
+
+// TestMeasureIdle runs a tiny idle row on the floor and on epoll: the
+// connections open, the readings come back, and the figures are in the
+// range a few hundred idle connections can give.
+func TestMeasureIdle(t *testing.T) {
+	for _, server := range []string{Floor, "epoll"} {
+		t.Run(server, func(t *testing.T) {
+			w := Workload{Protocol: Idle, Idle: 200}
+			s, err := Measure(server, w, Window{Duration: 100 * time.Millisecond})
+			if err == ErrNoCompiler {
+				t.Skip(err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Requests != 200 {
+				t.Errorf("opened %d idle connections, want 200", s.Requests)
+			}
+			// RSS moves in pages: 200 connections can grow it by a few
+			// pages each at most, and never shrink it by much.
+			for name, b := range map[string]float64{"steady": s.IdleB, "after GC": s.IdleGCB} {
+				if b < -64<<10/200 || b > 64<<10 {
+					t.Errorf("RSS per idle connection (%s) = %.0f B, want between -%d and 64 KiB", name, b, 64<<10/200)
+				}
+			}
+			if server == Floor && s.HeapB != 0 {
+				t.Errorf("the floor's heap grew %.0f B per connection; it has no Go heap", s.HeapB)
+			}
+			if server == "epoll" && (s.HeapB <= 0 || s.HeapB > 16<<10) {
+				t.Errorf("epoll's live heap grew %.0f B per idle connection, want some, under 16 KiB", s.HeapB)
+			}
+			if s.RSSKB <= 0 {
+				t.Errorf("server RSS = %d KiB", s.RSSKB)
+			}
+			t.Logf("%s: %.0f B/conn steady, %.0f B/conn after GC, heap %.0f B/conn", server, s.IdleB, s.IdleGCB, s.HeapB)
+		})
+	}
+}
+
+// TestMeasureCrowd runs a tiny crowd row on epoll: both windows measure,
+// and the ratio of their CPU per request is a plausible one.
+func TestMeasureCrowd(t *testing.T) {
+	w := Workload{Protocol: Crowd, Size: 64, Conns: 4, Idle: 200}
+	s, err := Measure("epoll", w, Window{Warmup: 10 * time.Millisecond, Duration: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Requests <= 0 || s.SrvUsReq <= 0 || s.AloneUsReq <= 0 {
+		t.Fatalf("crowd window %d requests at %.2f µs, alone %.2f µs: want both windows measured", s.Requests, s.SrvUsReq, s.AloneUsReq)
+	}
+	if r := crowdRatio(s); r < 0.1 || r > 10 {
+		t.Errorf("crowd/alone CPU per request = %.2f, want a plausible ratio", r)
+	}
+	t.Logf("%s: %.2f µs/req with the crowd, %.2f alone", w.Name(), s.SrvUsReq, s.AloneUsReq)
+}
+
+// TestMeasureScaling runs a tiny echo row at two loops on epoll: the
+// server takes the loop count, and the floor, one thread, is n/a.
+func TestMeasureScaling(t *testing.T) {
+	w := Workload{Protocol: Echo, Size: 64, Conns: 8, Loops: 2}
+	s, err := Measure("epoll", w, Window{Warmup: 10 * time.Millisecond, Duration: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Requests <= 0 || s.SrvUsReq <= 0 {
+		t.Errorf("%d requests at %.2f µs: want a measured window", s.Requests, s.SrvUsReq)
+	}
+	if _, err := Measure(Floor, w, Window{Duration: 100 * time.Millisecond}); !errors.Is(err, ErrUnsupported) && err != ErrNoCompiler {
+		t.Errorf("the floor at 2 loops: err = %v, want ErrUnsupported", err)
+	}
+}
+
+// TestScalingServerHasItsLoops: a server started for loops=N runs N loops,
+// each with its own listening socket (SO_REUSEPORT) on the one port, and
+// is pinned to CPUs 0..N-1.
+func TestScalingServerHasItsLoops(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc/net/tcp and /proc/PID/status: Linux only")
+	}
+	for _, loops := range []int{1, 2} {
+		t.Run(fmt.Sprintf("loops=%d", loops), func(t *testing.T) {
+			srv, err := startServiceLoops("epoll", serviceEcho, loops)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Stop()
+			_, port, err := net.SplitHostPort(srv.Addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := listeners(t, port); n != loops {
+				t.Errorf("%d sockets listen on port %s, want one per loop: %d", n, port, loops)
+			}
+			if !CanPin() {
+				return
+			}
+			cpus := serverCPUs(loops)
+			want := fmt.Sprint(cpus[0])
+			if len(cpus) > 1 {
+				want = fmt.Sprintf("%d-%d", cpus[0], cpus[len(cpus)-1])
+			}
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", srv.cmd.Process.Pid))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(b), "Cpus_allowed_list:\t"+want+"\n") {
+				t.Errorf("server not pinned to CPUs %s:\n%s", want, b)
+			}
+		})
+	}
+}
+
+// listeners counts the IPv4 TCP sockets listening on port (decimal), from
+// /proc/net/tcp.
+func listeners(t *testing.T, port string) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 3 && strings.HasSuffix(f[1], fmt.Sprintf(":%04X", p)) && f[3] == "0A" {
+			n++
+		}
+	}
+	return n
 }

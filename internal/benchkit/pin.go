@@ -28,6 +28,18 @@ func loadCPUs() []int {
 	return cpus
 }
 
+// serverCPUs are the CPUs a server with loops event loops is pinned to:
+// ServerCPU and the ones after it, loops in all, as many as the machine
+// has. With more than one loop they overlap the load generator's
+// (loadCPUs), which keeps the CPUs other than ServerCPU.
+func serverCPUs(loops int) []int {
+	cpus := []int{ServerCPU}
+	for c := ServerCPU + 1; c < runtime.NumCPU() && len(cpus) < loops; c++ {
+		cpus = append(cpus, c)
+	}
+	return cpus
+}
+
 // PinSelf moves this process (the load generator) off the server's CPU.
 func PinSelf() error {
 	if !CanPin() {

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -46,6 +47,9 @@ func Markdown(w io.Writer, rows []Row) {
 			if c.Workload.Rate > 0 {
 				kinds["paced"] = true
 			}
+			if c.Workload.Loops > 0 {
+				kinds["loops"] = true
+			}
 		}
 		fmt.Fprintln(w)
 	}
@@ -62,8 +66,20 @@ func Markdown(w io.Writer, rows []Row) {
 	if kinds[Churn] {
 		fmt.Fprintln(w, "Churn rows: the TCP time service (RFC 868); conns=N clients at a time each connect, read the 4 bytes until the server closes, reset the connection (SO_LINGER 0, so that no TIME_WAIT piles up) and connect again: server CPU per connection, accept to close (× the floor's: a C accept, write, close loop), connections per second, p99 from the dial to the server's close. A cell says how many connections failed, if any.")
 	}
+	if kinds[Accept] {
+		fmt.Fprintln(w, "Accept rows, the accept rate: TCP echo; conns=N clients at a time each connect, echo one message of the size, reset the connection (SO_LINGER 0: the server reads its peer's end, and no TIME_WAIT piles up) and connect again: server CPU per connection, accept to the peer's close (× the floor's: the C epoll echo server), connections per second, p99 from the dial to the echo. Unlike churn, the server reads a request and registers the connection with its poller on the floor too, and the peer closes. A cell says how many connections failed, if any.")
+	}
 	if kinds[Timers] {
 		fmt.Fprintln(w, "Timer rows: no load; the server arms n=N timers with deadlines spread over the span (Loop.AfterFunc; on the native loop armed on the loop goroutine, on gnet and net runtime timers) and waits until all have fired, round after round until the window ends: server CPU and heap allocations per timer, and the median round from the first timer armed to the last fired (the spread plus how late the last one was). The floor has no timers: n/a.")
+	}
+	if kinds[Idle] {
+		fmt.Fprintf(w, "Idle rows: TCP echo; conns=N connections (from %d source addresses, 127.0.0.2 and up) each echo one %d B message and then stay open, doing nothing: the server's RSS grown per idle connection, in bytes, once the RSS is steady, then after the server ran a GC and returned free memory to the OS (debug.FreeOSMemory; RSS otherwise keeps the heap's peak, garbage included), and its live Go heap grown per connection after that GC; the baseline is read after a GC with one connection open. The server's socket buffers are kernel memory, not in its RSS: the floor (a C epoll echo server) shows the rest is about 0. Then the server's RSS with the crowd, and its CPU per connection accepted and served while the crowd came.\n", idleSources, idleMsgSize)
+	}
+	if kinds[Crowd] {
+		fmt.Fprintln(w, "Crowd rows: in one server process, conns=N connections ping-pong 64 B messages alone for a window and leave; then idle=M idle connections come (each echoes one message), and N new connections ping-pong beside them for another window: the ratio of server CPU per request with the crowd to without (median of each repetition's ratio; the issue's goal is at most 1.10×), the two figures, then the crowd window's requests per second, p99, allocations and RSS.")
+	}
+	if kinds["loops"] {
+		fmt.Fprintf(w, "Rows with loops=N: the server runs N event loops with GOMAXPROCS=N, pinned to CPUs 0..N-1 (as many as there are); the load generator, one loop, stays on CPUs 1 and up, so for N > 1 it shares the server's CPUs 1..N-1. This machine has %d CPUs (runtime.NumCPU). The floor is one thread: n/a for N > 1.\n", runtime.NumCPU())
 	}
 	if kinds[Array] {
 		fmt.Fprintln(w, "Array rows: the NPY round-trip service (protocols/array); one client connection (a blocking Go net.Conn) writes a 1-d |u1 array of the size and reads its echo, again and again, each round trip timed, the window starting and ending between round trips: GB/s is array data round-tripped per second, each byte counted once though it crosses the socket twice (10^9 bytes; the NPY header not counted), then server CPU per GiB round-tripped (received and sent back; × the floor's: a C server of blocking recv and writev into one buffer reused for every array), the median round trip, server heap allocations per GiB, and the server's peak RSS over its life (VmHWM: a fresh server per cell, read after the window) as the array's size plus the rest.")
@@ -89,12 +105,18 @@ func cellText(c Cell) string {
 	case UDP:
 		return fmt.Sprintf("**%.2f µs**/datagram%s ±%.0f%% · %s datagrams/s · p99 %s · %.2f allocs · %.0f%% other threads · %s%s",
 			c.SrvUsReq, x, 100*c.Spread, si(c.ReqPerSec), micros(c.P99us), c.AllocsReq, c.OtherThreadsPct, kib(c.RSSKB), count(c.Lost, "lost"))
-	case Churn:
+	case Churn, Accept:
 		return fmt.Sprintf("**%.2f µs**/conn%s ±%.0f%% · %s conns/s · p99 %s · %.2f allocs · %.0f%% other threads · %s%s",
 			c.SrvUsReq, x, 100*c.Spread, si(c.ReqPerSec), micros(c.P99us), c.AllocsReq, c.OtherThreadsPct, kib(c.RSSKB), count(c.Lost, "failed"))
 	case Array:
 		return fmt.Sprintf("**%.2f GB/s** · %.0f ms/GiB%s ±%.0f%% · round trip p50 %s · %.1f allocs/GiB · %.0f%% other threads · peak %s (array + %s)",
 			c.MBps/1e3, c.SrvUsReq/1e3, x, 100*c.Spread, micros(c.P50us), c.AllocsReq, c.OtherThreadsPct, kib(c.PeakRSSKB), mib(c.PeakRSSKB*1024-int64(c.Workload.Size)))
+	case Idle:
+		return fmt.Sprintf("**%.0f B**/conn ±%.0f%% · after GC %.0f B/conn · live heap %.0f B/conn · %s with the crowd · %.2f µs, %.1f allocs per conn accepted",
+			c.IdleB, 100*c.Spread, c.IdleGCB, c.HeapB, kib(c.RSSKB), c.SrvUsReq, c.AllocsReq)
+	case Crowd:
+		return fmt.Sprintf("**%.2f×** alone · %.2f µs/req with the crowd, %.2f alone ±%.0f%% · %s req/s · p99 %s · %.2f allocs · %s",
+			c.CrowdX, c.SrvUsReq, c.AloneUsReq, 100*c.Spread, si(c.ReqPerSec), micros(c.P99us), c.AllocsReq, kib(c.RSSKB))
 	case Timers:
 		return fmt.Sprintf("**%.3f µs**/timer%s ±%.0f%% · %.2f allocs · rounds of %s · %.0f%% other threads · %s",
 			c.SrvUsReq, x, 100*c.Spread, c.AllocsReq, micros(c.RoundUs), c.OtherThreadsPct, kib(c.RSSKB))
@@ -132,14 +154,16 @@ func paced(c Cell) string {
 // fairness row counts per MiB and times a probe; and the UDP, churn, timer
 // and array rows count other things, at other scales (a connection costs
 // several requests' CPU, a timer a fraction of one, an array millions):
-// all stay in the table. A row whose cells do not say their workload is kept.
+// all stay in the table, as do the scaling rows (loops=N), which compare
+// loop counts rather than servers. A row whose cells do not say their
+// workload is kept.
 func chartable(rows []Row) []Row {
 	return slices.DeleteFunc(slices.Clone(rows), func(r Row) bool {
 		if len(r.Cells) == 0 {
 			return true
 		}
 		w := r.Cells[0].Workload
-		return (w.Protocol != Echo && w.Protocol != "") || w.Rate > 0
+		return (w.Protocol != Echo && w.Protocol != "") || w.Rate > 0 || w.Loops > 0
 	})
 }
 

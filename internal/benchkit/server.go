@@ -94,7 +94,18 @@ func StartServer(name string) (*Server, error) { return startService(name, servi
 // EnvService) as StartServer does. A server that cannot serve it returns
 // an error that wraps ErrUnsupported.
 func startService(name, service string) (*Server, error) {
+	return startServiceLoops(name, service, 1)
+}
+
+// startServiceLoops is startService with loops event loops (0 is 1): a Go
+// server runs them with GOMAXPROCS=loops, pinned to CPUs 0..loops-1
+// (serverCPUs). The floor has one thread: more loops are n/a for it.
+func startServiceLoops(name, service string, loops int) (*Server, error) {
+	loops = max(loops, 1)
 	var cmd *exec.Cmd
+	if name == Floor && loops > 1 {
+		return nil, &unsupportedError{Floor, "the floor is one thread, one loop"}
+	}
 	if name == Floor {
 		var prog string
 		var args []string
@@ -119,15 +130,16 @@ func startService(name, service string) (*Server, error) {
 			return nil, err
 		}
 		cmd = exec.Command(self)
-		cmd.Env = append(os.Environ(), EnvServer+"="+name, EnvService+"="+service, "GOMAXPROCS=1")
+		cmd.Env = append(os.Environ(), EnvServer+"="+name, EnvService+"="+service,
+			fmt.Sprintf("GOMAXPROCS=%d", loops), fmt.Sprintf("%s=%d", EnvLoops, loops))
 	}
-	return serve(name, cmd)
+	return serve(name, cmd, serverCPUs(loops))
 }
 
 // serve starts the server process cmd, waits for its first line and pins
-// it. The line is "listening ADDR", or "unsupported WHY" from a server that
-// cannot serve what it was asked for.
-func serve(name string, cmd *exec.Cmd) (*Server, error) {
+// it to cpus. The line is "listening ADDR", or "unsupported WHY" from a
+// server that cannot serve what it was asked for.
+func serve(name string, cmd *exec.Cmd, cpus []int) (*Server, error) {
 	s, err := startChild(name, cmd)
 	if err != nil {
 		return nil, err
@@ -143,7 +155,7 @@ func serve(name string, cmd *exec.Cmd) (*Server, error) {
 	}
 	s.Addr = strings.TrimSpace(strings.TrimPrefix(line, "listening "))
 	if CanPin() {
-		if err := pin(cmd.Process.Pid, []int{ServerCPU}); err != nil {
+		if err := pin(cmd.Process.Pid, cpus); err != nil {
 			s.Stop()
 			return nil, err
 		}

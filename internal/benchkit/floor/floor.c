@@ -10,7 +10,8 @@
  *
  * It speaks the benchmark's child protocol: prints "listening ADDR:PORT" on
  * stdout, answers each "stats" line on stdin with
- * "stats cpu_us=N mallocs=0", and exits when stdin closes.
+ * "stats cpu_us=N mallocs=0", each "gc" line with "gc heap_bytes=0", and exits
+ * when stdin closes.
  *
  * Usage: floor [ADDR [echo|time]]   (listens on ADDR:0, default 127.0.0.1, echo)
  */
@@ -107,6 +108,12 @@ int main(int argc, char **argv) {
 				char *nl;
 				while ((nl = memchr(line, '\n', linelen)) != NULL) {
 					if (strncmp(line, "stats", 5) == 0) stats();
+					/* The idle rows' "gc": the floor has no heap to
+					 * collect, and its RSS is what it is. */
+					else if (strncmp(line, "gc", 2) == 0) {
+						printf("gc heap_bytes=0\n");
+						fflush(stdout);
+					}
 					linelen -= nl + 1 - line;
 					memmove(line, nl + 1, linelen);
 				}
