@@ -52,7 +52,10 @@ func TestMemoryPerUnreadPeerAndReturn(t *testing.T) {
 			warm := fillUnread(t, addr)
 			warm.(*net.TCPConn).SetLinger(0)
 			warm.Close()
-			waitRSS(t, pid, "the warm-up peer's buffer to be returned", func(kb int64) bool { return kb < start+echo.DefaultCap>>10 })
+			// Returned: RSS within 1.5 buffers of the start, which the
+			// residue (0.7-1 MiB) fits and a buffer kept with it does not.
+			// One buffer's slack made this wait flaky.
+			waitRSS(t, pid, "the warm-up peer's buffer to be returned", func(kb int64) bool { return kb < start+3*echo.DefaultCap>>11 })
 			base := rssKB(t, pid)
 
 			peers := make([]net.Conn, 0, unreadPeers)
