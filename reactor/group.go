@@ -19,6 +19,7 @@ import (
 // its own connections.
 type group struct {
 	loops    []*eventLoop
+	table    *fdTable      // entries by descriptor, shared by the loops
 	next     atomic.Uint32 // round robin for Dial and Post
 	draining atomic.Bool
 	doneCh   chan struct{}
@@ -29,7 +30,7 @@ func newGroup(o *options) (*group, error) {
 	if open == nil {
 		open = poller.New
 	}
-	g := &group{doneCh: make(chan struct{})}
+	g := &group{doneCh: make(chan struct{}), table: newFDTable()}
 	for i := 0; i < o.loops; i++ {
 		p, err := open()
 		if err != nil {
@@ -38,7 +39,7 @@ func newGroup(o *options) (*group, error) {
 			}
 			return nil, err
 		}
-		l := newEventLoop(i, p, o)
+		l := newEventLoop(i, p, g.table, o)
 		g.loops = append(g.loops, l)
 		go l.run()
 	}

@@ -43,7 +43,7 @@ type eventLoop struct {
 	p         poller.Poller
 	lt        poller.LevelTriggered // non-nil when p reports levels, not edges
 	events    []poller.Event
-	conns     []*conn     // indexed by fd: connections and listeners
+	table     *fdTable    // the group's: entries by descriptor, of every loop
 	ready     []*conn     // entries to serve this turn
 	carry     []*conn     // entries that ran out of budget, served after the next turn's events
 	spare     []*conn     // the previous turn's ready list, reused
@@ -113,10 +113,11 @@ type closed struct {
 	err error
 }
 
-func newEventLoop(id int, p poller.Poller, o *options) *eventLoop {
+func newEventLoop(id int, p poller.Poller, t *fdTable, o *options) *eventLoop {
 	l := &eventLoop{
 		id:        id,
 		p:         p,
+		table:     t,
 		events:    make([]poller.Event, o.events),
 		buf:       make([]byte, o.readBuffer),
 		dgramSize: o.dgramSize,
@@ -224,13 +225,14 @@ func (l *eventLoop) waitTimeout() time.Duration {
 
 // dispatch records one event and queues its entry.
 func (l *eventLoop) dispatch(ev poller.Event) {
-	fd, gen := int32(uint32(ev.Token)), uint32(ev.Token>>32)
-	if int(fd) >= len(l.conns) {
+	fd, gen := int(uint32(ev.Token)), uint32(ev.Token>>32)
+	c := l.table.load(fd)
+	if c == nil || c.loop != l || c.gen != gen {
+		// Stale: the fd was closed, maybe reused, after the event was
+		// queued. Reused by another loop, the entry is that loop's, and
+		// its generation may well equal the stale one (each loop counts
+		// its own): only the loop check keeps this loop off its conn.
 		return
-	}
-	c := l.conns[fd]
-	if c == nil || c.gen != gen {
-		return // stale: the fd was closed, maybe reused, after the event was queued
 	}
 	if ev.Readable() || (c.kind == kindPacket && ev.Error()) {
 		// A datagram socket's error (an ICMP error on a connected one) is
@@ -411,10 +413,7 @@ func (l *eventLoop) register(fd int, kind uint8, flags connFlags) (*conn, error)
 			c.interest = uint8(poller.Readable | poller.Writable)
 		}
 	}
-	for fd >= len(l.conns) {
-		l.conns = append(l.conns[:cap(l.conns)], nil)
-	}
-	l.conns[fd] = c
+	l.table.store(fd, c)
 	return c, nil
 }
 
@@ -464,8 +463,10 @@ func (l *eventLoop) closeConn(c *conn, err error) {
 	// Deregister before close: a duplicate of the descriptor elsewhere would
 	// keep the registration, and its events, alive.
 	l.p.Deregister(int(c.fd))
+	// Out of the table before the close: after it, another loop may get
+	// the same number and store its own entry there.
+	l.table.clear(int(c.fd))
 	unix.Close(int(c.fd))
-	l.conns[c.fd] = nil
 	if c.kind == kindListener {
 		return
 	}
@@ -689,17 +690,14 @@ func (l *eventLoop) beginDrain() {
 	}
 	l.draining = true
 	l.flushTx()
-	for _, c := range l.conns {
-		if c != nil && (c.kind == kindListener || c.kind == kindPacket) {
+	for c := range l.owned {
+		if c.kind == kindListener || c.kind == kindPacket {
 			// A datagram socket has no peer to flush to and nothing to
 			// wait for: what it queued has just been sent.
 			l.closeConn(c, nil)
 		}
 	}
-	for _, c := range l.conns {
-		if c == nil {
-			continue
-		}
+	for c := range l.owned {
 		if c.flags&fConnecting != 0 {
 			// A connect still in progress has sent nothing and may take
 			// the whole deadline to fail (a peer that drops SYNs): abandon it.
@@ -723,10 +721,8 @@ func (l *eventLoop) beginDrain() {
 // open is closed with ErrShutdown.
 func (l *eventLoop) forceClose() {
 	l.beginDrain()
-	for _, c := range l.conns {
-		if c != nil {
-			l.closeConn(c, ErrShutdown)
-		}
+	for c := range l.owned {
+		l.closeConn(c, ErrShutdown)
 	}
 	l.stopped = true
 }
@@ -738,10 +734,8 @@ func (l *eventLoop) exit() {
 	l.mu.Unlock()
 	l.runTasks() // posted before exited was set; Conn methods now see closed conns
 	l.draining = true
-	for _, c := range l.conns {
-		if c != nil {
-			l.closeConn(c, ErrShutdown)
-		}
+	for c := range l.owned {
+		l.closeConn(c, ErrShutdown)
 	}
 	l.p.Close()
 }
