@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,12 +87,30 @@ type eventLoop struct {
 	stopped  bool
 	err      error // why run ended, if not Shutdown; read after done is closed
 
-	mu       sync.Mutex // guards tasks and exited
+	mu       sync.Mutex // guards tasks, inbox and exited
 	tasks    []func()
 	running  []func()
 	hasTasks atomic.Bool
 	exited   bool
 	done     chan struct{}
+
+	// The hand-off (WithBalance other than BalanceReusePort): connections
+	// that another loop accepted for this one wait in inbox, guarded by mu,
+	// until this loop takes them all in one go. The accepting loop sets
+	// hasInbox and wakes this one once per accept batch (toWake), not per
+	// connection.
+	inbox    []handoff
+	arrived  []handoff // the inbox as last taken, its array reused
+	hasInbox atomic.Bool
+	toWake   []*eventLoop // loops this one handed connections to in the batch under way
+	// load counts the stream connections open on this loop or waiting in
+	// its inbox, for BalanceLeastConns, which reads it from the accepting
+	// loop without a lock. This loop updates it, but for the hand-off,
+	// which counts a connection on its target at once: a burst accepted in
+	// one batch would otherwise all go to the same loop.
+	load atomic.Int64
+
+	lockThread bool // WithLockOSThread
 
 	// Test seams, set only by export_test.go on the loop goroutine. accept
 	// takes a connection off a listener (the platform's accept; tests make
@@ -128,6 +147,8 @@ func newEventLoop(id int, p poller.Poller, t *fdTable, o *options) *eventLoop {
 		log:       o.logger,
 		done:      make(chan struct{}),
 		accept:    accept,
+
+		lockThread: o.lockThread,
 	}
 	l.lt, _ = p.(poller.LevelTriggered)
 	l.startIdleSweep(o.idle)
@@ -142,10 +163,15 @@ func token(fd int32, gen uint32) poller.Token {
 // run is the loop. It returns after Shutdown closed the last connection, or
 // when the poller fails.
 func (l *eventLoop) run() {
-	// The loop is not locked to its thread: epoll's Wait parks the goroutine
-	// on the runtime's netpoller, and a locked goroutine woken from there
-	// would be handed to its own thread by another, at a futex wake-up per
-	// turn. rawRead and rawWrite need no lock: they never block.
+	// The loop is not locked to its thread unless WithLockOSThread asks:
+	// epoll's Wait parks the goroutine on the runtime's netpoller, and a
+	// locked goroutine woken from there would be handed to its own thread
+	// by another, at a futex wake-up per turn. rawRead and rawWrite need no
+	// lock: they never block.
+	if l.lockThread {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
 	defer close(l.done)
 	for !l.stopped {
 		n, err := l.p.Wait(l.events, l.waitTimeout())
@@ -159,6 +185,9 @@ func (l *eventLoop) run() {
 		}
 		for _, ev := range l.events[:n] {
 			l.dispatch(ev)
+		}
+		if l.hasInbox.Load() {
+			l.takeInbox()
 		}
 		if l.hasTasks.Load() {
 			l.runTasks()
@@ -202,7 +231,7 @@ func (l *eventLoop) run() {
 // waitTimeout is how long Wait may block: 0 with work queued, else until
 // the earliest of the loop's deadlines, or -1 (no limit) if there is none.
 func (l *eventLoop) waitTimeout() time.Duration {
-	if len(l.ready) > 0 || len(l.carry) > 0 || l.hasTasks.Load() {
+	if len(l.ready) > 0 || len(l.carry) > 0 || l.hasTasks.Load() || l.hasInbox.Load() {
 		return 0
 	}
 	timeout := l.nextTimer()
@@ -426,6 +455,7 @@ func (l *eventLoop) addConn(fd int, f Factory, flags connFlags) (*conn, error) {
 		return nil, err
 	}
 	l.live++
+	l.load.Add(1)
 	c.h = noHandler{}
 	l.depth++
 	h := f(c)
@@ -472,6 +502,8 @@ func (l *eventLoop) closeConn(c *conn, err error) {
 	}
 	if c.kind == kindPacket {
 		l.dropDgram(c)
+	} else {
+		l.load.Add(-1)
 	}
 	l.live--
 	if len(l.resting) > 0 {
@@ -734,6 +766,7 @@ func (l *eventLoop) exit() {
 	l.mu.Unlock()
 	l.runTasks() // posted before exited was set; Conn methods now see closed conns
 	l.draining = true
+	l.takeInbox() // handed over before exited was set: closed, never served
 	for c := range l.owned {
 		l.closeConn(c, ErrShutdown)
 	}
