@@ -54,6 +54,12 @@
 // poller's wake-up; there are no locks on the I/O path. Listen, Dial and
 // Post never wait for a loop, so handlers may call them too.
 //
+// With several loops (WithLoops), each listener has a socket per loop and
+// the kernel spreads connections (SO_REUSEPORT), or, with WithBalance, one
+// socket whose loop hands connections to the others through a per-loop
+// inbox, drained in one go per wake-up. The loops share one table of
+// entries indexed by descriptor number, built in chunks (table.go).
+//
 // A handler that panics is not recovered: the panic ends the program, as in
 // package net's handlers and unlike net/http's. A handler reports failure by
 // returning an error, which closes its connection only.

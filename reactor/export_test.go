@@ -287,3 +287,37 @@ func SetLingerLimit(t interface{ Cleanup(func()) }, d time.Duration) {
 	lingerLimit = d
 	t.Cleanup(func() { lingerLimit = old })
 }
+
+// LoopConns returns, for each event loop of r, the stream connections open
+// on it or waiting in its inbox: the counts BalanceLeastConns reads. They
+// are atomic, so any goroutine may call it.
+func LoopConns(r *Loop) ([]int64, error) {
+	g, err := groupOf(r)
+	if err != nil {
+		return nil, err
+	}
+	n := make([]int64, len(g.loops))
+	for i, l := range g.loops {
+		n[i] = l.load.Load()
+	}
+	return n, nil
+}
+
+// LoopIndex returns the index of the event loop that serves c, a native
+// Conn. Any goroutine may call it: a conn never changes loops.
+func LoopIndex(c Conn) int { return c.(*conn).loop.id }
+
+// Inbox returns how many handed-off connections wait in the inbox of event
+// loop i of r. Any goroutine may call it.
+func Inbox(r *Loop, i int) int {
+	l := r.eng.(*group).loops[i]
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.inbox)
+}
+
+// PostTo runs fn on event loop i of r, as Post does on one picked in turn.
+func PostTo(r *Loop, i int, fn func()) error { return r.eng.(*group).loops[i].post(fn) }
+
+// LoopDone returns a channel closed when event loop i of r has exited.
+func LoopDone(r *Loop, i int) <-chan struct{} { return r.eng.(*group).loops[i].done }

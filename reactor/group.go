@@ -14,14 +14,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// group is the native engine: N event loops, each with its own poller, its
-// own copy of every listener (SO_REUSEPORT spreads accepts across them) and
-// its own connections.
+// group is the native engine: N event loops, each with its own poller and
+// its own connections. With BalanceReusePort each loop has its own copy of
+// every listener (SO_REUSEPORT spreads accepts across them); otherwise a
+// listener lives on one loop, which hands the connections it accepts to the
+// others (handoff.go).
 type group struct {
-	loops    []*eventLoop
-	next     atomic.Uint32 // round robin for Dial and Post
-	draining atomic.Bool
-	doneCh   chan struct{}
+	loops     []*eventLoop
+	table     *fdTable      // entries by descriptor, shared by the loops
+	balance   Balance       // how accepted connections are spread
+	next      atomic.Uint32 // round robin for Dial and Post
+	listeners atomic.Uint32 // round robin for the loop of a spreading listener
+	draining  atomic.Bool
+	doneCh    chan struct{}
 }
 
 func newGroup(o *options) (*group, error) {
@@ -29,7 +34,7 @@ func newGroup(o *options) (*group, error) {
 	if open == nil {
 		open = poller.New
 	}
-	g := &group{doneCh: make(chan struct{})}
+	g := &group{doneCh: make(chan struct{}), table: newFDTable(), balance: o.balance}
 	for i := 0; i < o.loops; i++ {
 		p, err := open()
 		if err != nil {
@@ -38,7 +43,7 @@ func newGroup(o *options) (*group, error) {
 			}
 			return nil, err
 		}
-		l := newEventLoop(i, p, o)
+		l := newEventLoop(i, p, g.table, o)
 		g.loops = append(g.loops, l)
 		go l.run()
 	}
@@ -62,10 +67,13 @@ func (g *group) Listen(network, address string, f Factory) (net.Addr, error) {
 	if err != nil {
 		return nil, err
 	}
+	if g.balance != BalanceReusePort && len(g.loops) > 1 {
+		return g.listenSpread(domain, sa, network, f)
+	}
 	sa, err = g.perLoop(sa,
 		func() error { return probeBind(domain, sa, network) },
 		func(sa unix.Sockaddr, reuse bool) (int, error) { return listenSocket(domain, sa, network, reuse) },
-		func(l *eventLoop, fd int) func() { return func() { l.addListener(fd, f) } })
+		func(l *eventLoop, fd int) func() { return func() { l.addListener(fd, f, nil) } })
 	if err != nil {
 		return nil, err
 	}
@@ -119,9 +127,31 @@ func (g *group) perLoop(sa unix.Sockaddr, probe func() error,
 	return sa, nil
 }
 
+// listenSpread makes one listening socket, with no SO_REUSEPORT (so a
+// plain bind refuses a taken address), on one loop - the listeners take
+// turns - which hands what it accepts to the group's loops as g.balance
+// says.
+func (g *group) listenSpread(domain int, sa unix.Sockaddr, network string, f Factory) (net.Addr, error) {
+	fd, err := listenSocket(domain, sa, network, false)
+	if err != nil {
+		return nil, err
+	}
+	if sa, err = unix.Getsockname(fd); err != nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("getsockname", err)
+	}
+	l := g.loops[int(g.listeners.Add(1)-1)%len(g.loops)]
+	if err := l.post(func() { l.addListener(fd, f, g) }); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return sockaddr.ToNet(sa), nil
+}
+
 // addListener registers a listening socket on this loop and tries an accept
-// at once: connections may have queued before the registration.
-func (l *eventLoop) addListener(fd int, f Factory) {
+// at once: connections may have queued before the registration. With a
+// group, the listener spreads its connections over the group's loops.
+func (l *eventLoop) addListener(fd int, f Factory, g *group) {
 	if l.draining {
 		unix.Close(fd)
 		return
@@ -132,7 +162,11 @@ func (l *eventLoop) addListener(fd int, f Factory) {
 		l.log.Error("reactor: listener not registered; it accepts nothing", "fd", fd, "err", err)
 		return
 	}
-	c.h = &acceptor{l: l, c: c, f: f}
+	a := &acceptor{l: l, c: c, f: f}
+	if g != nil {
+		a.spread, a.balance = g.loops, g.balance
+	}
+	c.h = a
 	l.schedule(c)
 }
 
@@ -143,6 +177,10 @@ type acceptor struct {
 	f       Factory
 	resting bool               // accept failed, not for one connection's sake; see acceptRetry
 	failed  acceptfail.Episode // accept has failed since it last worked; logged at its start and end
+
+	spread  []*eventLoop // the loops to hand connections to; nil: keep them
+	balance Balance      // how to pick among spread
+	next    int          // BalanceRoundRobin's next pick
 }
 
 func (a *acceptor) WantsRecv() bool   { return !a.resting }
@@ -154,6 +192,9 @@ func (a *acceptor) HandleSend() error { return nil }
 // left is rescheduled by the loop, as any entry out of budget.
 func (a *acceptor) HandleRecv() error {
 	l := a.l
+	if a.spread != nil {
+		defer l.wakeInboxes() // one wake per target per batch
+	}
 	for l.spent < l.budget {
 		fd, err := l.accept(int(a.c.fd))
 		if err == unix.EAGAIN {
@@ -186,6 +227,10 @@ func (a *acceptor) HandleRecv() error {
 		}
 		l.spent += acceptCost
 		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		if t := a.target(); t != l {
+			t.handOff(l, fd, a.f)
+			continue
+		}
 		l.addConn(fd, a.f, fWritable)
 	}
 	return nil

@@ -33,8 +33,8 @@ func (l *eventLoop) startIdleSweep(timeout time.Duration) {
 // right across the wrap for timeouts under 24 days.
 func (l *eventLoop) sweepIdle() {
 	limit := uint32(l.idle.timeout / time.Millisecond)
-	for _, c := range l.conns {
-		if c == nil || c.kind != kindStream || c.flags&(fClosed|fConnecting|fLinger|fQueued) != 0 {
+	for c := range l.owned {
+		if c.kind != kindStream || c.flags&(fClosed|fConnecting|fLinger|fQueued) != 0 {
 			// A queued connection has an event or unfinished work that
 			// this turn serves after its timers: if the loop was held up
 			// longer than the timeout (a long handler call, a collection),

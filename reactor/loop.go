@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,7 +44,7 @@ type eventLoop struct {
 	p         poller.Poller
 	lt        poller.LevelTriggered // non-nil when p reports levels, not edges
 	events    []poller.Event
-	conns     []*conn     // indexed by fd: connections and listeners
+	table     *fdTable    // the group's: entries by descriptor, of every loop
 	ready     []*conn     // entries to serve this turn
 	carry     []*conn     // entries that ran out of budget, served after the next turn's events
 	spare     []*conn     // the previous turn's ready list, reused
@@ -86,12 +87,30 @@ type eventLoop struct {
 	stopped  bool
 	err      error // why run ended, if not Shutdown; read after done is closed
 
-	mu       sync.Mutex // guards tasks and exited
+	mu       sync.Mutex // guards tasks, inbox and exited
 	tasks    []func()
 	running  []func()
 	hasTasks atomic.Bool
 	exited   bool
 	done     chan struct{}
+
+	// The hand-off (WithBalance other than BalanceReusePort): connections
+	// that another loop accepted for this one wait in inbox, guarded by mu,
+	// until this loop takes them all in one go. The accepting loop sets
+	// hasInbox and wakes this one once per accept batch (toWake), not per
+	// connection.
+	inbox    []handoff
+	arrived  []handoff // the inbox as last taken, its array reused
+	hasInbox atomic.Bool
+	toWake   []*eventLoop // loops this one handed connections to in the batch under way
+	// load counts the stream connections open on this loop or waiting in
+	// its inbox, for BalanceLeastConns, which reads it from the accepting
+	// loop without a lock. This loop updates it, but for the hand-off,
+	// which counts a connection on its target at once: a burst accepted in
+	// one batch would otherwise all go to the same loop.
+	load atomic.Int64
+
+	lockThread bool // WithLockOSThread
 
 	// Test seams, set only by export_test.go on the loop goroutine. accept
 	// takes a connection off a listener (the platform's accept; tests make
@@ -113,10 +132,11 @@ type closed struct {
 	err error
 }
 
-func newEventLoop(id int, p poller.Poller, o *options) *eventLoop {
+func newEventLoop(id int, p poller.Poller, t *fdTable, o *options) *eventLoop {
 	l := &eventLoop{
 		id:        id,
 		p:         p,
+		table:     t,
 		events:    make([]poller.Event, o.events),
 		buf:       make([]byte, o.readBuffer),
 		dgramSize: o.dgramSize,
@@ -127,6 +147,8 @@ func newEventLoop(id int, p poller.Poller, o *options) *eventLoop {
 		log:       o.logger,
 		done:      make(chan struct{}),
 		accept:    accept,
+
+		lockThread: o.lockThread,
 	}
 	l.lt, _ = p.(poller.LevelTriggered)
 	l.startIdleSweep(o.idle)
@@ -141,10 +163,15 @@ func token(fd int32, gen uint32) poller.Token {
 // run is the loop. It returns after Shutdown closed the last connection, or
 // when the poller fails.
 func (l *eventLoop) run() {
-	// The loop is not locked to its thread: epoll's Wait parks the goroutine
-	// on the runtime's netpoller, and a locked goroutine woken from there
-	// would be handed to its own thread by another, at a futex wake-up per
-	// turn. rawRead and rawWrite need no lock: they never block.
+	// The loop is not locked to its thread unless WithLockOSThread asks:
+	// epoll's Wait parks the goroutine on the runtime's netpoller, and a
+	// locked goroutine woken from there would be handed to its own thread
+	// by another, at a futex wake-up per turn. rawRead and rawWrite need no
+	// lock: they never block.
+	if l.lockThread {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
 	defer close(l.done)
 	for !l.stopped {
 		n, err := l.p.Wait(l.events, l.waitTimeout())
@@ -158,6 +185,9 @@ func (l *eventLoop) run() {
 		}
 		for _, ev := range l.events[:n] {
 			l.dispatch(ev)
+		}
+		if l.hasInbox.Load() {
+			l.takeInbox()
 		}
 		if l.hasTasks.Load() {
 			l.runTasks()
@@ -201,7 +231,7 @@ func (l *eventLoop) run() {
 // waitTimeout is how long Wait may block: 0 with work queued, else until
 // the earliest of the loop's deadlines, or -1 (no limit) if there is none.
 func (l *eventLoop) waitTimeout() time.Duration {
-	if len(l.ready) > 0 || len(l.carry) > 0 || l.hasTasks.Load() {
+	if len(l.ready) > 0 || len(l.carry) > 0 || l.hasTasks.Load() || l.hasInbox.Load() {
 		return 0
 	}
 	timeout := l.nextTimer()
@@ -224,13 +254,14 @@ func (l *eventLoop) waitTimeout() time.Duration {
 
 // dispatch records one event and queues its entry.
 func (l *eventLoop) dispatch(ev poller.Event) {
-	fd, gen := int32(uint32(ev.Token)), uint32(ev.Token>>32)
-	if int(fd) >= len(l.conns) {
+	fd, gen := int(uint32(ev.Token)), uint32(ev.Token>>32)
+	c := l.table.load(fd)
+	if c == nil || c.loop != l || c.gen != gen {
+		// Stale: the fd was closed, maybe reused, after the event was
+		// queued. Reused by another loop, the entry is that loop's, and
+		// its generation may well equal the stale one (each loop counts
+		// its own): only the loop check keeps this loop off its conn.
 		return
-	}
-	c := l.conns[fd]
-	if c == nil || c.gen != gen {
-		return // stale: the fd was closed, maybe reused, after the event was queued
 	}
 	if ev.Readable() || (c.kind == kindPacket && ev.Error()) {
 		// A datagram socket's error (an ICMP error on a connected one) is
@@ -411,10 +442,7 @@ func (l *eventLoop) register(fd int, kind uint8, flags connFlags) (*conn, error)
 			c.interest = uint8(poller.Readable | poller.Writable)
 		}
 	}
-	for fd >= len(l.conns) {
-		l.conns = append(l.conns[:cap(l.conns)], nil)
-	}
-	l.conns[fd] = c
+	l.table.store(fd, c)
 	return c, nil
 }
 
@@ -427,6 +455,7 @@ func (l *eventLoop) addConn(fd int, f Factory, flags connFlags) (*conn, error) {
 		return nil, err
 	}
 	l.live++
+	l.load.Add(1)
 	c.h = noHandler{}
 	l.depth++
 	h := f(c)
@@ -464,13 +493,17 @@ func (l *eventLoop) closeConn(c *conn, err error) {
 	// Deregister before close: a duplicate of the descriptor elsewhere would
 	// keep the registration, and its events, alive.
 	l.p.Deregister(int(c.fd))
+	// Out of the table before the close: after it, another loop may get
+	// the same number and store its own entry there.
+	l.table.clear(int(c.fd))
 	unix.Close(int(c.fd))
-	l.conns[c.fd] = nil
 	if c.kind == kindListener {
 		return
 	}
 	if c.kind == kindPacket {
 		l.dropDgram(c)
+	} else {
+		l.load.Add(-1)
 	}
 	l.live--
 	if len(l.resting) > 0 {
@@ -689,17 +722,14 @@ func (l *eventLoop) beginDrain() {
 	}
 	l.draining = true
 	l.flushTx()
-	for _, c := range l.conns {
-		if c != nil && (c.kind == kindListener || c.kind == kindPacket) {
+	for c := range l.owned {
+		if c.kind == kindListener || c.kind == kindPacket {
 			// A datagram socket has no peer to flush to and nothing to
 			// wait for: what it queued has just been sent.
 			l.closeConn(c, nil)
 		}
 	}
-	for _, c := range l.conns {
-		if c == nil {
-			continue
-		}
+	for c := range l.owned {
 		if c.flags&fConnecting != 0 {
 			// A connect still in progress has sent nothing and may take
 			// the whole deadline to fail (a peer that drops SYNs): abandon it.
@@ -723,10 +753,8 @@ func (l *eventLoop) beginDrain() {
 // open is closed with ErrShutdown.
 func (l *eventLoop) forceClose() {
 	l.beginDrain()
-	for _, c := range l.conns {
-		if c != nil {
-			l.closeConn(c, ErrShutdown)
-		}
+	for c := range l.owned {
+		l.closeConn(c, ErrShutdown)
 	}
 	l.stopped = true
 }
@@ -738,10 +766,9 @@ func (l *eventLoop) exit() {
 	l.mu.Unlock()
 	l.runTasks() // posted before exited was set; Conn methods now see closed conns
 	l.draining = true
-	for _, c := range l.conns {
-		if c != nil {
-			l.closeConn(c, ErrShutdown)
-		}
+	l.takeInbox() // handed over before exited was set: closed, never served
+	for c := range l.owned {
+		l.closeConn(c, ErrShutdown)
 	}
 	l.p.Close()
 }

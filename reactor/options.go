@@ -1,6 +1,7 @@
 package reactor
 
 import (
+	"fmt"
 	"log/slog"
 	"runtime"
 	"time"
@@ -21,6 +22,8 @@ type options struct {
 	idle       time.Duration
 	dgramSize  int
 	logger     *slog.Logger
+	balance    Balance
+	lockThread bool
 }
 
 func defaultOptions() options {
@@ -48,8 +51,8 @@ func WithPoller(open func() (poller.Poller, error)) Option {
 func WithEngine(f EngineFunc) Option { return func(o *options) { o.engine = f } }
 
 // WithLoops sets the number of event loops (default: the number of CPUs);
-// n <= 0 keeps the default. Each loop has its own listening socket
-// (SO_REUSEPORT) and connections.
+// n <= 0 keeps the default. Each loop has its own connections, and by
+// default its own listening socket (SO_REUSEPORT; see WithBalance).
 func WithLoops(n int) Option {
 	return func(o *options) {
 		if n > 0 {
@@ -128,3 +131,57 @@ func WithLogger(l *slog.Logger) Option {
 		}
 	}
 }
+
+// Balance is how the native loop spreads the connections a listener accepts
+// across its event loops (WithBalance).
+type Balance uint8
+
+const (
+	// BalanceReusePort, the default, gives each loop its own listening
+	// socket on the port (SO_REUSEPORT) and lets the kernel spread
+	// connections by a hash of their addresses: no loop talks to another,
+	// but a few busy peers can land on one loop.
+	BalanceReusePort Balance = iota
+	// BalanceRoundRobin has one listening socket, on one loop, which
+	// accepts and hands the connections to the loops in turn.
+	BalanceRoundRobin
+	// BalanceLeastConns is BalanceRoundRobin handing each connection to
+	// the loop with the fewest open, for connections of uneven length.
+	BalanceLeastConns
+)
+
+// String returns the name the serve command's --balance flag takes.
+func (b Balance) String() string {
+	switch b {
+	case BalanceReusePort:
+		return "reuseport"
+	case BalanceRoundRobin:
+		return "round-robin"
+	case BalanceLeastConns:
+		return "least-conns"
+	}
+	return fmt.Sprintf("Balance(%d)", uint8(b))
+}
+
+// WithBalance sets how a listener's connections are spread across the
+// event loops (default BalanceReusePort). With BalanceRoundRobin or
+// BalanceLeastConns, and more than one loop, a listener has a single
+// socket: its loop accepts, keeps the connections that fall to it and
+// hands the others over through each target loop's inbox, which the target
+// drains in one go, woken once per batch. That costs the accepting loop the
+// accepts and a lock per connection, and a loop a wake-up per batch, for
+// an even spread whatever the peers' addresses. Datagram endpoints
+// (ListenPacket) keep one socket per loop. Engines (WithEngine: the gnet
+// and net backends) ignore it: they spread connections their own way.
+func WithBalance(b Balance) Option { return func(o *options) { o.balance = b } }
+
+// WithLockOSThread locks each event loop's goroutine to an OS thread for
+// its life (runtime.LockOSThread). It is off by default: a loop waits in
+// epoll_wait through the runtime's netpoller, and a locked goroutine woken
+// from there must be handed back to its own thread by another, a futex
+// wake-up per turn that costs more than it saves on an idle or lightly
+// loaded loop. Locked, a loop keeps its thread's caches and never migrates
+// between threads mid-turn, which can pay when each loop is busy all the
+// time and there are no more loops than CPUs. Engines (WithEngine) ignore
+// it.
+func WithLockOSThread() Option { return func(o *options) { o.lockThread = true } }

@@ -30,7 +30,11 @@ func rawWrite(fd int, p []byte) (int, unix.Errno) {
 const acceptCall = "accept"
 
 // accept takes one connection off a non-blocking listener and makes it
-// non-blocking and close-on-exec (macOS has no accept4).
+// non-blocking and close-on-exec (macOS has no accept4). Unlike Linux's, it
+// still gets the peer's address, which unix.Accept allocates: macOS and
+// OpenBSD reach the kernel only through libc wrappers, and the one x/sys
+// has for accept, unexported, is the only way to pass no address buffer
+// short of a go:linkname into x/sys. Not measured on these systems.
 func accept(lfd int) (int, error) {
 	fd, _, err := unix.Accept(lfd)
 	return prepare(fd, err)

@@ -233,6 +233,26 @@ func TestServeEveryBackend(t *testing.T) {
 	}
 }
 
+// TestServeBalanceFlagsEveryBackend: --balance and --lock-os-thread start
+// every backend (the engines ignore them) and the echo service answers,
+// with several loops so that the native loop hands connections over.
+func TestServeBalanceFlagsEveryBackend(t *testing.T) {
+	payload := randomBytes(t, 64<<10)
+	for _, b := range backend.Names() {
+		for _, mode := range []string{"round-robin", "least-conns"} {
+			t.Run(b+"/"+mode, func(t *testing.T) {
+				s := startServe(t, 1, "--backend", b, "--loops", "2", "--balance", mode, "--lock-os-thread", "--echo", "127.0.0.1:0")
+				for range 4 { // some land on each loop
+					echoRoundTrip(t, s.addrs["echo"], payload)
+				}
+				if code, _ := s.stop(t, syscall.SIGTERM); code != 0 {
+					t.Fatalf("exit code %d after SIGTERM; stderr:\n%s", code, s.stderr)
+				}
+			})
+		}
+	}
+}
+
 // TestServeWithNC checks a client nobody here wrote: OpenBSD nc, which
 // with -N shuts its write side at the end of stdin.
 func TestServeWithNC(t *testing.T) {
@@ -323,7 +343,7 @@ func TestServeFlags(t *testing.T) {
 // values out of range, and the exit statuses are listed.
 func TestServeHelpSaysWhatIsRefused(t *testing.T) {
 	_, help, _ := runCmd(t, "serve", "--help")
-	for _, flag := range []string{"--echo", "--backend", "--loops"} {
+	for _, flag := range []string{"--echo", "--backend", "--loops", "--balance"} {
 		i := strings.Index(help, "\n  "+flag+" ")
 		if i < 0 {
 			t.Fatalf("help lacks %s:\n%s", flag, help)
@@ -377,6 +397,9 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		{"stratum 16", []string{"--sntp-stratum", "16"}, "--sntp-stratum 16 is out of range"},
 		{"refid too long", []string{"--sntp-refid", "ABCDE"}, `--sntp-refid "ABCDE": at stratum 1, give up to 4 printable ASCII`},
 		{"daytime without port", []string{"--daytime", "localhost"}, `--daytime "localhost": want HOST:PORT`},
+		{"unknown balance", []string{"--balance", "random"}, `unknown balance "random": give reuseport, round-robin, least-conns`},
+		{"balance by number", []string{"--balance", "1"}, `unknown balance "1"`},
+		{"lock-os-thread with a value", []string{"--lock-os-thread=maybe"}, `invalid boolean value "maybe" for -lock-os-thread`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -104,6 +104,15 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		"does not fit waits, unread, until memory is free. Refused (exit 2): below 1.")
 	loops := fs.Int("loops", min(runtime.NumCPU(), maxLoops), fmt.Sprintf("`N` event loops, from 1 to %d; the default is the number of CPUs.\n"+
 		"Refused (exit 2): anything else.", maxLoops))
+	balanceName := fs.String("balance", reactor.BalanceReusePort.String(), "how connections are spread over the loops: `MODE` reuseport (a listening\n"+
+		"socket per loop, the kernel spreads by address hash), round-robin or\n"+
+		"least-conns (one listening socket; its loop hands connections to the\n"+
+		"others in turn, or to the loop with the fewest). The gnet and net\n"+
+		"backends ignore it. Refused (exit 2): any other mode.")
+	lockThread := fs.Bool("lock-os-thread", false, "lock each event loop to an OS thread for its life. Off by default: a\n"+
+		"loop parked in the runtime's poller then needs another thread to wake\n"+
+		"it on its own, a futex wake-up per turn. The gnet and net backends\n"+
+		"ignore it.")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: edgeloop serve [flags]\n\n"+
 			"Runs the services. With no service flag, every service runs on its default\n"+
@@ -132,6 +141,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	if *backendName != "" && !contains(backend.Names(), *backendName) {
 		return fail(exitUsage, "unknown backend %q: the backends are %s", *backendName, strings.Join(backend.Names(), ", "))
+	}
+	balance, ok := parseBalance(*balanceName)
+	if !ok {
+		return fail(exitUsage, "unknown balance %q: give %s", *balanceName, strings.Join(balanceNames(), ", "))
 	}
 	if *idle < 0 || *idle > reactor.MaxIdleTimeout {
 		return fail(exitUsage, "--idle-timeout %v is out of range: give 0 (never) or a duration such as 30s, at most 24 days", *idle)
@@ -199,8 +212,12 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
-	l, err := backend.New(*backendName, reactor.WithLoops(*loops), reactor.WithLogger(log),
-		reactor.WithIdleTimeout(*idle), reactor.WithDatagramSize(*dgramSize))
+	opts := []reactor.Option{reactor.WithLoops(*loops), reactor.WithLogger(log),
+		reactor.WithIdleTimeout(*idle), reactor.WithDatagramSize(*dgramSize), reactor.WithBalance(balance)}
+	if *lockThread {
+		opts = append(opts, reactor.WithLockOSThread())
+	}
+	l, err := backend.New(*backendName, opts...)
 	if err != nil {
 		return fail(exitFailed, "%v", err)
 	}
@@ -214,7 +231,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if name == "" {
 		name = backend.Default()
 	}
-	log.Info("serving", "backend", name, "loops", *loops)
+	log.Info("serving", "backend", name, "loops", *loops, "balance", balance, "lock_os_thread", *lockThread)
 	// Buffers that slow peers held are garbage once they leave, but an idle
 	// server allocates nothing that would collect them: memreturn does.
 	stopReturns := memreturn.Start(memreturn.DefaultInterval)
@@ -271,6 +288,28 @@ func listen(l *reactor.Loop, s service, stdout io.Writer, log *slog.Logger) erro
 		fmt.Fprintf(stdout, "listening %s udp %s\n", s.name, a)
 	}
 	return nil
+}
+
+// balances are the modes --balance takes, by their names.
+var balances = []reactor.Balance{reactor.BalanceReusePort, reactor.BalanceRoundRobin, reactor.BalanceLeastConns}
+
+// parseBalance returns the Balance called name.
+func parseBalance(name string) (reactor.Balance, bool) {
+	for _, b := range balances {
+		if b.String() == name {
+			return b, true
+		}
+	}
+	return 0, false
+}
+
+// balanceNames lists the names --balance takes.
+func balanceNames() []string {
+	names := make([]string, len(balances))
+	for i, b := range balances {
+		names[i] = b.String()
+	}
+	return names
 }
 
 // checkAddr refuses an address that no listen could accept: one without a

@@ -9,12 +9,14 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	backendpkg "github.com/edgeloop/edgeloop/backend"
 	"github.com/edgeloop/edgeloop/protocols/echo"
 	"github.com/edgeloop/edgeloop/reactor"
 	"go.uber.org/goleak"
@@ -557,40 +559,56 @@ func TestNoLeaks(t *testing.T) {
 // TestCloseAndReuse: connections closed (half gracefully, half with an RST)
 // and replaced at once, reuseCycles times; the server reuses descriptor
 // numbers, and every new connection must echo its own data, never see
-// another's or an event meant for the old one.
+// another's or an event meant for the old one. With several loops a number
+// one loop closes is taken by another (the loops share one descriptor
+// table), under each way of spreading connections.
 func TestCloseAndReuse(t *testing.T) {
-	const perCycle = 4
 	ForEachBackend(t, CloseReuse, func(t *testing.T, backend string) {
-		p := &probe{}
-		_, addr := Start(t, backend, 1, p.echo(echo.DefaultCap))
-		s := seed(t)
-		r := rand.New(rand.NewPCG(s, 0))
-		for cycle := range reuseCycles {
-			conns := make([]*net.TCPConn, perCycle)
-			for i := range conns {
-				conns[i] = DialTCP(t, addr)
-			}
-			for i, c := range conns {
-				payload := Payload(r.Uint64(), 1+r.IntN(4<<10))
-				if err := Exchange(c, payload, nil, time.Now().Add(10*time.Second)); err != nil {
-					t.Fatalf("cycle %d conn %d: %v", cycle, i, err)
-				}
-			}
-			for i, c := range conns {
-				if i%2 == 1 {
-					c.SetLinger(0)
-				}
-				c.Close()
-			}
+		t.Run("loops=1", func(t *testing.T) { closeAndReuse(t, backend, 1) })
+		if !slices.Contains(backendpkg.Pollers(), backend) {
+			t.Run("loops=4", func(t *testing.T) { closeAndReuse(t, backend, 4) })
+			return // an engine spreads connections its own way
 		}
-		want := int64(reuseCycles * perCycle)
-		WaitFor(t, 10*time.Second, "the server to close every connection", func() bool {
-			return p.closed.Load() == want
-		})
-		if got := p.accepted.Load(); got != want {
-			t.Errorf("accepted %d connections, want %d", got, want)
+		for _, b := range []reactor.Balance{reactor.BalanceReusePort, reactor.BalanceRoundRobin, reactor.BalanceLeastConns} {
+			t.Run(fmt.Sprintf("loops=4/balance=%v", b), func(t *testing.T) {
+				closeAndReuse(t, backend, 4, reactor.WithBalance(b))
+			})
 		}
 	})
+}
+
+// closeAndReuse is TestCloseAndReuse on one configuration.
+func closeAndReuse(t *testing.T, backend string, loops int, opts ...reactor.Option) {
+	const perCycle = 4
+	p := &probe{}
+	addr := Listen(t, NewLoop(t, backend, loops, opts...), p.echo(echo.DefaultCap))
+	s := seed(t)
+	r := rand.New(rand.NewPCG(s, 0))
+	for cycle := range reuseCycles {
+		conns := make([]*net.TCPConn, perCycle)
+		for i := range conns {
+			conns[i] = DialTCP(t, addr)
+		}
+		for i, c := range conns {
+			payload := Payload(r.Uint64(), 1+r.IntN(4<<10))
+			if err := Exchange(c, payload, nil, time.Now().Add(10*time.Second)); err != nil {
+				t.Fatalf("cycle %d conn %d: %v", cycle, i, err)
+			}
+		}
+		for i, c := range conns {
+			if i%2 == 1 {
+				c.SetLinger(0)
+			}
+			c.Close()
+		}
+	}
+	want := int64(reuseCycles * perCycle)
+	WaitFor(t, 10*time.Second, "the server to close every connection", func() bool {
+		return p.closed.Load() == want
+	})
+	if got := p.accepted.Load(); got != want {
+		t.Errorf("accepted %d connections, want %d", got, want)
+	}
 }
 
 // TestAcceptBurst: burst clients connect while the loop is busy, so that
