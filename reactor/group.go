@@ -227,11 +227,10 @@ func (a *acceptor) HandleRecv() error {
 		}
 		l.spent += acceptCost
 		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		if t := a.target(); t != l {
-			t.handOff(l, fd, a.f)
+		if t := a.target(); t != l && t.handOff(l, fd, a.f) {
 			continue
 		}
-		l.addConn(fd, a.f, fWritable)
+		l.addConn(fd, a.f, fWritable) // its own, or its target has exited
 	}
 	return nil
 }
@@ -250,12 +249,13 @@ func (a *acceptor) rest(err error) {
 	l := a.l
 	var attrs []any // only the first failure of a run is logged
 	if !a.failed.Failing() {
-		attrs = append(a.logAttrs(), "retry", "when a connection of this loop closes, or every "+acceptRetry.String())
+		attrs = append(a.logAttrs(), "retry", "when a connection closes, or every "+acceptRetry.String())
 	}
 	a.failed.Fail(l.log, "reactor", os.NewSyscallError(acceptCall, err), attrs...)
 	a.resting = true
 	if len(l.resting) == 0 {
 		l.restUntil = time.Now().Add(acceptRetry)
+		l.table.rests(l)
 	}
 	l.resting = append(l.resting, a.c)
 }

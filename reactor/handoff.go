@@ -25,33 +25,41 @@ func (a *acceptor) target() *eventLoop {
 	case a.balance == BalanceLeastConns:
 		// The first loop with the fewest, starting with the accepting one,
 		// which needs no hand-off. The counts are read without a lock, so
-		// concurrent closes make the choice approximate, never wrong.
+		// concurrent closes make the choice approximate, never wrong. A
+		// loop that has exited (its poller failed) counts none and would
+		// win every time: it is skipped.
 		best, least := a.l, a.l.load.Load()
 		for _, t := range a.spread {
-			if n := t.load.Load(); n < least {
+			if n := t.load.Load(); n < least && !t.gone.Load() {
 				best, least = t, n
 			}
 		}
 		return best
 	default:
-		t := a.spread[a.next%len(a.spread)]
-		a.next++
-		return t
+		for range a.spread {
+			t := a.spread[a.next%len(a.spread)]
+			a.next++
+			if !t.gone.Load() {
+				return t
+			}
+		}
+		return a.l
 	}
 }
 
-// handOff puts fd in t's inbox, on the accepting loop from. The first
-// connection in an empty inbox marks t to be woken when from's accept batch
-// ends (wakeInboxes): a later one finds the inbox non-empty and knows that
-// a wake is coming. If t has exited, fd is closed here.
-func (t *eventLoop) handOff(from *eventLoop, fd int, f Factory) {
+// handOff puts fd in t's inbox, on the accepting loop from, and reports
+// whether it did. The first connection in an empty inbox marks t to be
+// woken when from's accept batch ends (wakeInboxes): a later one finds the
+// inbox non-empty and knows that a wake is coming. If t has exited (its
+// poller failed, or Shutdown ended it), it reports false and the caller
+// serves fd itself: a loop that died must not take clients with it.
+func (t *eventLoop) handOff(from *eventLoop, fd int, f Factory) bool {
 	t.load.Add(1)
 	t.mu.Lock()
 	if t.exited {
 		t.mu.Unlock()
 		t.load.Add(-1)
-		unix.Close(fd)
-		return
+		return false
 	}
 	first := len(t.inbox) == 0
 	t.inbox = append(t.inbox, handoff{fd: int32(fd), f: f})
@@ -59,6 +67,7 @@ func (t *eventLoop) handOff(from *eventLoop, fd int, f Factory) {
 	if first {
 		from.toWake = append(from.toWake, t)
 	}
+	return true
 }
 
 // wakeInboxes wakes the loops this one handed connections to in the batch

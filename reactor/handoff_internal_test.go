@@ -12,7 +12,7 @@ import (
 func TestShutdownClosesInbox(t *testing.T) {
 	table := newFDTable()
 	a, b := newTestLoopOn(t, 0, table), newTestLoopOn(t, 1, table)
-	served := 0
+	served, refused := 0, 0
 	f := func(Conn) Handler { served++; return nothing{} }
 	// handOff hands n sockets to b and returns their peers.
 	handOff := func(n int) []int {
@@ -24,7 +24,12 @@ func TestShutdownClosesInbox(t *testing.T) {
 			}
 			t.Cleanup(func() { unix.Close(fds[1]) })
 			unix.SetNonblock(fds[1], true)
-			b.handOff(a, fds[0], f)
+			if !b.handOff(a, fds[0], f) {
+				// Refused: the accepting loop serves it itself; here,
+				// closing it stands for that.
+				refused++
+				unix.Close(fds[0])
+			}
 			peers = append(peers, fds[1])
 		}
 		a.wakeInboxes()
@@ -50,6 +55,9 @@ func TestShutdownClosesInbox(t *testing.T) {
 	b.exit() // the loop stops before it takes them
 	closed("waiting when the loop exited", late)
 	closed("handed to an exited loop", handOff(2))
+	if refused != 2 {
+		t.Errorf("%d of 2 hand-offs to an exited loop refused: the accepting loop must keep them, not lose them", refused)
+	}
 	if served != 0 || b.load.Load() != 0 {
 		t.Errorf("after Shutdown: %d handlers made, count %d; want 0, 0", served, b.load.Load())
 	}

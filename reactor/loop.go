@@ -30,7 +30,7 @@ const lingerPoll = 2 * time.Millisecond
 
 // acceptRetry is how long a listener whose accept failed for want of
 // resources (EMFILE and the like) rests before it tries again, unless a
-// connection of its loop closes first and frees a descriptor. Without the
+// connection of any loop closes first and frees a descriptor. Without the
 // rest, a level-triggered poller, which reports the waiting backlog on every
 // Wait, would make the loop spin on the failing accept. A variable only so
 // that a test can lengthen it (SetAcceptRetry).
@@ -109,6 +109,12 @@ type eventLoop struct {
 	// which counts a connection on its target at once: a burst accepted in
 	// one batch would otherwise all go to the same loop.
 	load atomic.Int64
+	// gone is set when the loop exits, so that a spreading listener of
+	// another loop stops picking it (its load, 0, would win every time).
+	gone atomic.Bool
+	// restWake is set by another loop's close while this one has a
+	// resting listener (fdTable.freed): try the accept again.
+	restWake atomic.Bool
 
 	lockThread bool // WithLockOSThread
 
@@ -208,7 +214,7 @@ func (l *eventLoop) run() {
 			clear(l.lingering)
 			l.lingering = l.lingering[:0]
 		}
-		if len(l.resting) > 0 && !time.Now().Before(l.restUntil) {
+		if len(l.resting) > 0 && (l.restWake.Swap(false) || !time.Now().Before(l.restUntil)) {
 			l.wakeListeners()
 		}
 		if len(l.carry) > 0 {
@@ -509,6 +515,9 @@ func (l *eventLoop) closeConn(c *conn, err error) {
 	if len(l.resting) > 0 {
 		l.wakeListeners() // a descriptor is free: accept may work again
 	}
+	if l.table.resting.Load() > 0 {
+		l.table.freed(l) // and for other loops' listeners too
+	}
 	l.closing = append(l.closing, closed{c, err})
 	if l.depth == 0 {
 		l.reportClosed()
@@ -527,6 +536,7 @@ func (l *eventLoop) wakeListeners() {
 	}
 	clear(l.resting)
 	l.resting = l.resting[:0]
+	l.table.rested(l)
 }
 
 // reportClosed runs the HandleClose of connections closed so far, unless a
@@ -761,6 +771,7 @@ func (l *eventLoop) forceClose() {
 
 // exit closes whatever is left and the poller, and refuses further posts.
 func (l *eventLoop) exit() {
+	l.gone.Store(true)
 	l.mu.Lock()
 	l.exited = true
 	l.mu.Unlock()

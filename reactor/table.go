@@ -25,6 +25,55 @@ import (
 type fdTable struct {
 	mu  sync.Mutex // serializes making chunks and growing the directory
 	dir atomic.Pointer[fdDir]
+
+	// The loops with a listener resting after a failed accept (EMFILE and
+	// the like). Descriptors are the process's, so a close on any loop may
+	// let their accept work again: closeConn reads resting, without a lock,
+	// and wakes them (freed). With a hand-off (WithBalance) one loop holds
+	// the listener and the others most connections.
+	restMu  sync.Mutex // guards resters
+	resters []*eventLoop
+	resting atomic.Int32 // len(resters)
+}
+
+// rests records that l has a resting listener.
+func (t *fdTable) rests(l *eventLoop) {
+	t.restMu.Lock()
+	defer t.restMu.Unlock()
+	for _, r := range t.resters {
+		if r == l {
+			return
+		}
+	}
+	t.resters = append(t.resters, l)
+	t.resting.Store(int32(len(t.resters)))
+}
+
+// rested records that l's listeners rest no more.
+func (t *fdTable) rested(l *eventLoop) {
+	t.restMu.Lock()
+	defer t.restMu.Unlock()
+	for i, r := range t.resters {
+		if r == l {
+			t.resters = append(t.resters[:i], t.resters[i+1:]...)
+			t.resting.Store(int32(len(t.resters)))
+			return
+		}
+	}
+}
+
+// freed tells the loops with a resting listener, but from (which has
+// woken its own), that a descriptor was closed: each tries its accept again
+// in its next turn.
+func (t *fdTable) freed(from *eventLoop) {
+	t.restMu.Lock()
+	defer t.restMu.Unlock()
+	for _, r := range t.resters {
+		if r != from {
+			r.restWake.Store(true)
+			r.p.Wake() // a closed poller means r has exited: nothing to wake
+		}
+	}
 }
 
 // fdDir is the table's directory of chunks. It is replaced, never grown in
