@@ -66,6 +66,10 @@ func TestServeEMFILE(t *testing.T) {
 
 func testServeEMFILE(t *testing.T, backendName string, loops int) {
 	s := startServe(t, 1, "--echo", "127.0.0.1:0", "--backend", backendName, "--loops", strconv.Itoa(loops))
+	// The limit comes once serve has made everything it makes at start:
+	// the TCP line comes before the UDP endpoint, and gnet's engine for it
+	// needs descriptors of its own (epoll_create1 failed with EMFILE).
+	s.stderr.waitFor(t, "msg=serving", 20*time.Second)
 	addr, pid := s.addrs["echo"], s.cmd.Process.Pid
 	start := openFDs(t, pid)
 	if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: emfileLimit, Max: emfileLimit}, nil); err != nil {
