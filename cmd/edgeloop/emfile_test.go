@@ -127,6 +127,9 @@ func testServeEMFILE(t *testing.T, backendName string, loops int) {
 			return true
 		default:
 		}
+		if backendName == "gnet" {
+			return false // it stops once an accept meets the limit: wait for that, not for a count
+		}
 		served, _ := count()
 		return dialErr == nil && served >= fit-2
 	})
