@@ -255,8 +255,10 @@ type GracefulCloser interface {
 	// shut (FIN), the peer's input is read and discarded until it closes
 	// its side or lingerLimit passes, and the descriptor is closed only
 	// when the kernel has sent everything. Closing with unread input
-	// would answer with an RST that can destroy the reply. HandleClose
-	// gets nil.
+	// would answer with an RST that can destroy the reply. Once the
+	// handler has read the peer's EOF no input can follow, and the native
+	// loop closes as soon as the handler has sent all, leaving the rest to
+	// the kernel. HandleClose gets nil.
 	CloseGraceful() error
 }
 

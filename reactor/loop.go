@@ -557,10 +557,18 @@ func (l *eventLoop) reportClosed() {
 	l.depth--
 }
 
-// closeGraceful ends a flushed connection during Shutdown without an RST: it
+// closeGraceful ends a flushed connection (Shutdown, CloseGraceful) without an RST: it
 // sends FIN, discards input the peer already sent, and closes once the
 // kernel has sent everything and the peer has nothing more in flight.
 func (l *eventLoop) closeGraceful(c *conn) {
+	if c.flags&(fEOF|fLinger) == fEOF && !l.draining {
+		// CloseGraceful after the handler read the peer's FIN: no input
+		// can follow to draw an RST, so a plain close loses nothing (the
+		// kernel sends what it holds, then FIN), and costs no shutdown,
+		// read and send-queue polls. echo closes every connection so.
+		l.closeConn(c, nil)
+		return
+	}
 	if c.flags&fLinger == 0 {
 		c.flags |= fLinger
 		c.active = l.tick // CloseGraceful's bound counts from here

@@ -3,6 +3,7 @@ package timeproto
 import (
 	"time"
 
+	"github.com/edgeloop/edgeloop/protocols/frame"
 	"github.com/edgeloop/edgeloop/reactor"
 )
 
@@ -33,41 +34,34 @@ func (s *Server) now() time.Time {
 // Daytime is the TCP daytime factory (RFC 867): the connection gets the
 // time as ctime text, then the server closes it.
 func (s *Server) Daytime(c reactor.Conn) reactor.Handler {
-	a := &answer{c: c}
-	a.out = AppendDaytime(a.buf[:0], s.now())
-	reactor.CloseGraceful(c)
-	return a
+	var buf [32]byte
+	return newAnswer(c, AppendDaytime(buf[:0], s.now()))
 }
 
 // Time is the TCP time factory (RFC 868): the connection gets 4 bytes, the
 // seconds since 1900, then the server closes it.
 func (s *Server) Time(c reactor.Conn) reactor.Handler {
-	a := &answer{c: c}
-	a.out = AppendTime(a.buf[:0], s.now())
-	reactor.CloseGraceful(c)
+	var buf [4]byte
+	return newAnswer(c, AppendTime(buf[:0], s.now()))
+}
+
+// answer sends a short reply from its Outbox and reads nothing: the
+// Outbox's close-when-done discards whatever the peer sends, so it never
+// turns into an RST that destroys the reply.
+type answer struct {
+	frame.Outbox
+}
+
+func newAnswer(c reactor.Conn, reply []byte) *answer {
+	a := &answer{}
+	a.Init(c, 0)
+	a.Push(reply)
+	a.CloseWhenDone()
 	return a
 }
 
-// answer sends a short reply and reads nothing: the graceful close
-// discards whatever the peer sends, so it never turns into an RST that
-// destroys the reply.
-type answer struct {
-	c   reactor.Conn
-	buf [32]byte
-	out []byte
-}
-
 func (a *answer) WantsRecv() bool   { return false }
-func (a *answer) WantsSend() bool   { return len(a.out) > 0 }
 func (a *answer) HandleRecv() error { return nil }
-func (a *answer) HandleSend() error {
-	n, err := a.c.Write(a.out)
-	a.out = a.out[n:]
-	if err == reactor.ErrWouldBlock {
-		return nil
-	}
-	return err
-}
 
 // DaytimePacket is the UDP daytime factory: any datagram gets the time as
 // ctime text in reply.
