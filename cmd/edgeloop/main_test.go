@@ -141,11 +141,11 @@ func startServe(t *testing.T, want int, args ...string) *served {
 				t.Fatalf("serve exited before listening; stderr:\n%s", s.stderr)
 			}
 			var svc, netw, addr string
-			if n, _ := fmt.Sscanf(line, "listening %s %s %s", &svc, &netw, &addr); n != 3 || (netw != "tcp" && netw != "udp") {
+			if n, _ := fmt.Sscanf(line, "listening %s %s %s", &svc, &netw, &addr); n != 3 || (netw != "tcp" && netw != "udp" && netw != "unix") {
 				t.Fatalf("unexpected line %q", line)
 			}
-			if netw == "udp" {
-				svc += "/udp" // addrs: "echo" is TCP, "echo/udp" UDP
+			if netw != "tcp" {
+				svc += "/" + netw // addrs: "echo" is TCP, "echo/udp" UDP, "echo/unix" a Unix socket
 			}
 			s.addrs[svc] = addr
 		case <-deadline:
@@ -400,6 +400,16 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		{"unknown balance", []string{"--balance", "random"}, `unknown balance "random": give reuseport, round-robin, least-conns`},
 		{"balance by number", []string{"--balance", "1"}, `unknown balance "1"`},
 		{"lock-os-thread with a value", []string{"--lock-os-thread=maybe"}, `invalid boolean value "maybe" for -lock-os-thread`},
+		{"unknown scheme", []string{"--echo", "sctp://127.0.0.1:0"}, `unknown scheme "sctp://": give HOST:PORT, tcp://HOST:PORT, udp://HOST:PORT or unix:///PATH`},
+		{"udp for a TCP service", []string{"--qa", "udp://127.0.0.1:0"}, `qa has no UDP service: give HOST:PORT, tcp://HOST:PORT or unix:///PATH`},
+		{"unix for a UDP service", []string{"--sntp", "unix:///tmp/sntp.sock"}, `sntp has no stream service to serve on a Unix socket: give HOST:PORT or udp://HOST:PORT`},
+		{"tcp for a UDP service", []string{"--sntp", "tcp://127.0.0.1:0"}, `sntp has no TCP service`},
+		{"unix without a path", []string{"--lines", "unix://"}, `want unix:///PATH`},
+		{"unix path too long", []string{"--echo", "unix:///" + strings.Repeat("p", 120)}, `a Unix socket's path holds at most 103`},
+		{"one bad address in a list", []string{"--echo", "127.0.0.1:0,nonsense"}, `--echo "nonsense": want HOST:PORT`},
+		{"tcp without a port", []string{"--echo", "tcp://127.0.0.1"}, `--echo "tcp://127.0.0.1": want HOST:PORT`},
+		{"max line 0", []string{"--max-line", "0"}, "--max-line 0 is out of range: give 1 to 16777216 bytes"},
+		{"max question too large", []string{"--max-question", "16777217"}, "--max-question 16777217 is out of range"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

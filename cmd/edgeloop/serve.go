@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -22,17 +20,18 @@ import (
 
 	"github.com/edgeloop/edgeloop/protocols/array"
 	"github.com/edgeloop/edgeloop/protocols/echo"
+	"github.com/edgeloop/edgeloop/protocols/qa"
 	"github.com/edgeloop/edgeloop/protocols/timeproto"
 	"github.com/edgeloop/edgeloop/reactor"
 )
 
-// service is one protocol that serve can run, over TCP, UDP or both; both
-// share the port number.
+// service is one protocol that serve can run, over TCP (or a Unix socket),
+// UDP or both; TCP and UDP share the port number.
 type service struct {
 	name    string
 	addr    string // default address
 	help    string
-	factory reactor.Factory       // TCP; nil if none
+	factory reactor.Factory       // stream (TCP, Unix); nil if none
 	packet  reactor.PacketFactory // UDP; nil if none
 }
 
@@ -43,13 +42,19 @@ var timeServer = &timeproto.Server{}
 // arrayService is the NPY round-trip service; flags set its limits.
 var arrayService = &array.Service{}
 
+// lineEcho and questions are the framed services, made once their flags
+// (--max-line, --max-question) are read.
+var lineEcho, questions reactor.Factory
+
 // services lists what serve runs, in the order it starts them.
 var services = []service{
-	{name: "echo", addr: "127.0.0.1:7007", help: "RFC 862 echo over TCP and UDP", factory: echo.New, packet: echo.NewPacket},
-	{name: "daytime", addr: "127.0.0.1:7013", help: "RFC 867 daytime over TCP and UDP", factory: timeServer.Daytime, packet: timeServer.DaytimePacket},
-	{name: "time", addr: "127.0.0.1:7037", help: "RFC 868 time over TCP and UDP", factory: timeServer.Time, packet: timeServer.TimePacket},
-	{name: "sntp", addr: "127.0.0.1:7123", help: "SNTP (RFC 4330) over UDP", packet: timeServer.SNTPPacket},
-	{name: "array", addr: "127.0.0.1:7070", help: "NPY array round trips over TCP (numpy's .npy format)", factory: arrayService.Factory},
+	{name: "echo", addr: "127.0.0.1:7007", help: "RFC 862 echo", factory: echo.New, packet: echo.NewPacket},
+	{name: "lines", addr: "127.0.0.1:7008", help: "line echo (each line back once complete)", factory: func(c reactor.Conn) reactor.Handler { return lineEcho(c) }},
+	{name: "daytime", addr: "127.0.0.1:7013", help: "RFC 867 daytime", factory: timeServer.Daytime, packet: timeServer.DaytimePacket},
+	{name: "time", addr: "127.0.0.1:7037", help: "RFC 868 time", factory: timeServer.Time, packet: timeServer.TimePacket},
+	{name: "sntp", addr: "127.0.0.1:7123", help: "SNTP (RFC 4330)", packet: timeServer.SNTPPacket},
+	{name: "array", addr: "127.0.0.1:7070", help: "NPY array round trips (numpy's .npy format)", factory: arrayService.Factory},
+	{name: "qa", addr: "127.0.0.1:7099", help: "questions and answers (\"Yoyo?\" gets \"Yoyo.\")", factory: func(c reactor.Conn) reactor.Handler { return questions(c) }},
 }
 
 // shutdownGrace bounds how long serve waits for handlers to flush on exit.
@@ -79,9 +84,11 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(io.Discard)
 	addrs := make(map[string]*string, len(services))
 	for _, s := range services {
-		addrs[s.name] = fs.String(s.name, s.addr, fmt.Sprintf("serve %s on `ADDR` (HOST:PORT); \"\" disables it.\n"+
+		addrs[s.name] = fs.String(s.name, s.addr, fmt.Sprintf("serve %s on `ADDRS`: a comma-separated list of\n"+
+			"%s; HOST:PORT serves %s. \"\" disables it.\n"+
 			"PORT 0 takes any free port; an empty HOST listens on all interfaces.\n"+
-			"Refused (exit 2): no port, or a PORT outside 0-65535 that is no service name.", s.help))
+			"Refused (exit 2): no port, a PORT outside 0-65535 that is no service name,\n"+
+			"or a scheme the service has no transport for.", s.help, s.schemes(), s.transports()))
 	}
 	backendName := fs.String("backend", "", "backend `NAME`: one of "+strings.Join(backend.Names(), ", ")+".\n"+
 		"Default: the OS's edge-triggered poller. Refused (exit 2): any other name.")
@@ -109,6 +116,12 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		"least-conns (one listening socket; its loop hands connections to the\n"+
 		"others in turn, or to the loop with the fewest). The gnet and net\n"+
 		"backends ignore it. Refused (exit 2): any other mode.")
+	maxLine := fs.Int("max-line", echo.DefaultMaxLine, "the longest line, in `BYTES` with its newline, the lines service takes;\n"+
+		"a longer one gets an error line and its connection closes. 1 to 16 MiB.\n"+
+		"Refused (exit 2): anything else.")
+	maxQuestion := fs.Int("max-question", qa.DefaultMax, "the longest question, in `BYTES` with its '?', the qa service takes;\n"+
+		"a longer one gets an error line and its connection closes. 1 to 16 MiB.\n"+
+		"Refused (exit 2): anything else.")
 	lockThread := fs.Bool("lock-os-thread", false, "lock each event loop to an OS thread for its life. Off by default: a\n"+
 		"loop parked in the runtime's poller then needs another thread to wake\n"+
 		"it on its own, a futex wake-up per turn. The gnet and net backends\n"+
@@ -166,6 +179,13 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if *maxArray < 1 || *maxArray > *arrayMemory {
 		return fail(exitUsage, "--max-array %d is out of range: give 1 to --array-memory (%d) bytes", *maxArray, *arrayMemory)
 	}
+	if *maxLine < 1 || *maxLine > maxFramed {
+		return fail(exitUsage, "--max-line %d is out of range: give 1 to %d bytes", *maxLine, maxFramed)
+	}
+	if *maxQuestion < 1 || *maxQuestion > maxFramed {
+		return fail(exitUsage, "--max-question %d is out of range: give 1 to %d bytes", *maxQuestion, maxFramed)
+	}
+	lineEcho, questions = echo.Lines(*maxLine), qa.Factory(*maxQuestion)
 	arrayService.Limits.MaxData = *maxArray
 	arrayService.Memory = array.NewBudget(*arrayMemory)
 	timeServer.SNTP.Stratum = uint8(*stratum)
@@ -190,17 +210,19 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			named[f.Name] = true
 		}
 	})
-	var run []service
+	var run []listening
 	for _, s := range services {
 		addr := *addrs[s.name]
 		if (len(named) > 0 && !named[s.name]) || addr == "" {
 			continue
 		}
-		if err := checkAddr(addr); err != nil {
-			return fail(exitUsage, "--%s %q: %v", s.name, addr, err)
+		for _, a := range strings.Split(addr, ",") {
+			ep, err := s.endpoint(a)
+			if err != nil {
+				return fail(exitUsage, "--%s %q: %v", s.name, a, err)
+			}
+			run = append(run, listening{s, ep})
 		}
-		s.addr = addr
-		run = append(run, s)
 	}
 	if len(run) == 0 {
 		return fail(exitUsage, "no service to run: every service is disabled")
@@ -221,10 +243,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(exitFailed, "%v", err)
 	}
-	for _, s := range run {
-		if err := listen(l, s, stdout, log); err != nil {
+	for _, r := range run {
+		if err := r.listen(l, stdout, log); err != nil {
 			l.Shutdown(context.Background())
-			return fail(exitFailed, "%s: %v", s.name, err)
+			return fail(exitFailed, "%s: %v", r.name, err)
 		}
 	}
 	name := *backendName
@@ -262,34 +284,6 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// listen starts s over TCP and UDP, as it has them, on one port number: UDP
-// takes the port TCP was given, so that PORT 0 gives both the same. A
-// backend that serves no datagrams skips UDP, with a warning.
-func listen(l *reactor.Loop, s service, stdout io.Writer, log *slog.Logger) error {
-	addr := s.addr
-	if s.factory != nil {
-		a, err := l.Listen("tcp", addr, s.factory)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "listening %s tcp %s\n", s.name, a)
-		host, _, _ := net.SplitHostPort(addr)
-		addr = net.JoinHostPort(host, strconv.Itoa(a.(*net.TCPAddr).Port))
-	}
-	if s.packet != nil {
-		a, err := l.ListenPacket("udp", addr, s.packet)
-		if errors.Is(err, reactor.ErrUnsupported) && s.factory != nil {
-			log.Warn("this backend serves no datagrams: UDP not served", "service", s.name)
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "listening %s udp %s\n", s.name, a)
-	}
-	return nil
-}
-
 // balances are the modes --balance takes, by their names.
 var balances = []reactor.Balance{reactor.BalanceReusePort, reactor.BalanceRoundRobin, reactor.BalanceLeastConns}
 
@@ -312,16 +306,6 @@ func balanceNames() []string {
 	return names
 }
 
-// checkAddr refuses an address that no listen could accept: one without a
-// port, or with a port that is neither 0-65535 nor a service name. Whether
-// the host resolves, and the port is free, is for Listen to find out.
-func checkAddr(addr string) error {
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return errors.New("want HOST:PORT, for example 127.0.0.1:7007 or :7007")
-	}
-	if _, err := net.LookupPort("tcp", port); err != nil {
-		return fmt.Errorf("port %q is neither 0-65535 nor a service name", port)
-	}
-	return nil
-}
+// maxFramed bounds --max-line and --max-question: a message is held whole
+// until it is complete, so each connection may cost this much.
+const maxFramed = 16 << 20
