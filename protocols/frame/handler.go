@@ -9,10 +9,10 @@ import (
 
 // MessageFunc is called with each complete message, in order. msg lies in
 // the loop's read buffer or the handler's own, and is valid only until the
-// call returns: copy what must outlive it. Replies go to out, the
-// connection's queue. Returning an error closes the connection at once,
-// dropping what out still holds; to answer and hang up, push the answer
-// and call out.CloseWhenDone.
+// call returns: copy what must outlive it; changing it in place is fine.
+// Replies go to out, the connection's queue. Returning an error closes the
+// connection at once, dropping what out still holds; to answer and hang
+// up, push the answer and call out.CloseWhenDone.
 type MessageFunc func(msg []byte, out *Outbox) error
 
 // Handler serves one connection by messages: it reads, splits the input
