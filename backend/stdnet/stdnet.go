@@ -365,6 +365,12 @@ func (nx *netConn) finish(h reactor.Handler, err error) {
 // It waits until the kernel has sent everything, and a peer still sending
 // is read until its FIN, both bounded by the Shutdown deadline.
 func (nx *netConn) finishGraceful(h reactor.Handler) {
+	if draining, _ := nx.e.isDraining(); nx.eof && !draining {
+		// CloseGraceful after the handler read the peer's FIN: no input
+		// can follow to draw an RST, so close now, as the native loop does.
+		nx.finish(h, nil)
+		return
+	}
 	if tc, ok := nx.nc.(*net.TCPConn); ok {
 		tc.CloseWrite()
 		// Input taken off the socket but never handed over means the peer
