@@ -124,3 +124,79 @@ func TestCloseGracefulPeerNotReading(t *testing.T) {
 		}
 	})
 }
+
+// eofAnswerer reads to the peer's EOF, discarding, then sends its answer
+// and closes gracefully: a request-until-EOF shape, as echo's close.
+type eofAnswerer struct {
+	answerer
+	eof bool
+}
+
+func (a *eofAnswerer) WantsRecv() bool { return !a.eof }
+func (a *eofAnswerer) HandleRecv() error {
+	for {
+		_, err := a.c.Read(a.c.ReadBuffer())
+		switch err {
+		case nil:
+			continue
+		case reactor.ErrWouldBlock:
+			return nil
+		case io.EOF:
+			a.eof, a.out = true, a.answer()
+			return reactor.CloseGraceful(a.c)
+		}
+		return err
+	}
+}
+
+func (a *eofAnswerer) answer() []byte { return bytes.Repeat([]byte("answer, "), 32<<10) } // 256 KiB
+
+// TestCloseGracefulAfterEOFClosesAtOnce: once the handler has read the
+// peer's FIN, nothing can follow to draw an RST, so a graceful close need
+// not wait for the kernel to send the answer: the connection closes as soon
+// as the handler has handed it all to the kernel, which sends the rest.
+// The client here reads nothing until the server has closed; a close that
+// waited for the kernel's send queue to empty would wait for it until its
+// 5 s bound. Then every byte of the answer must still arrive, and EOF.
+func TestCloseGracefulAfterEOFClosesAtOnce(t *testing.T) {
+	forPollers(t, func(t *testing.T, b string) {
+		l := newLoop(t, b)
+		closed := make(chan error, 1)
+		addr, err := l.Listen("tcp", "127.0.0.1:0", func(c reactor.Conn) reactor.Handler {
+			// Room in the kernel for the whole answer, so the handler
+			// hands it all over at once.
+			unix.SetsockoptInt(c.Fd(), unix.SOL_SOCKET, unix.SO_SNDBUF, 2<<20)
+			return &eofAnswerer{answerer: answerer{c: c, closed: closed}}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fd := rawSocket(t)
+		// A small window: most of the answer stays in the server's kernel
+		// until the client reads.
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4096)
+		rawConnect(t, fd, addr.String())
+		if _, err := unix.Write(fd, []byte("request")); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-closed:
+			if err != nil {
+				t.Fatalf("HandleClose(%v), want nil", err)
+			}
+		case <-time.After(4 * time.Second): // under the 5 s bound of a close that waits
+			t.Fatal("no close within 4 s of the handler's last write: the graceful close waited for the " +
+				"kernel's send queue, which only the peer's reads empty, after the peer's FIN")
+		}
+		got, err := io.ReadAll(fdConn(t, fd))
+		if err != nil {
+			t.Fatalf("reading the answer after the close: %v", err)
+		}
+		if want := (&eofAnswerer{}).answer(); !bytes.Equal(got, want) {
+			t.Fatalf("got %d bytes of the %d-byte answer", len(got), len(want))
+		}
+	})
+}
