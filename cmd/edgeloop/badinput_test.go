@@ -508,15 +508,15 @@ func badFramed(m framedModel, noHalfClose bool) func(t *testing.T, addr string, 
 		}
 		want := m.expect(in)
 		got, err := sendAndReadAll(t, addr, in)
+		how := fmt.Sprintf("%s, %d random bytes (%d delimiters)", m.name, len(in), bytes.Count(in, []byte{m.delim}))
 		if noHalfClose {
 			if !bytes.HasPrefix(want, got) {
-				t.Fatalf("%s, %d random bytes: got %q, not a prefix of %q", m.name, len(in), got, want)
+				t.Fatalf("%s: got %d bytes, not a prefix of the %d of the answer: %s", how, len(got), len(want), diff(got, want))
 			}
 			return
 		}
 		if err != nil || !bytes.Equal(got, want) {
-			t.Fatalf("%s, %d random bytes (%d delimiters): got %q, %v; want %q and EOF",
-				m.name, len(in), bytes.Count(in, []byte{m.delim}), got, err, want)
+			t.Fatalf("%s: got %d bytes and %v, want %d and EOF: %s", how, len(got), err, len(want), diff(got, want))
 		}
 	}
 }
@@ -535,4 +535,13 @@ func goodLines(t *testing.T, addr string, r *rand.Rand) {
 	if err := frametest.Exchange(addr, frametest.SplitAt(lines, r.IntN(len(lines)+1)), lines); err != nil {
 		t.Fatalf("a good lines client: %v", err)
 	}
+}
+
+// diff says where got and want part, with a little of each from there.
+func diff(got, want []byte) string {
+	i := 0
+	for i < len(got) && i < len(want) && got[i] == want[i] {
+		i++
+	}
+	return fmt.Sprintf("from byte %d got %q, want %q", i, got[i:min(len(got), i+40)], want[i:min(len(want), i+40)])
 }

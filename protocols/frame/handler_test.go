@@ -62,6 +62,7 @@ func framingCases() []framingCase {
 		{"length/truncated-body", l4, lengthStream(l4, "ok") + "\x00\x00\x00\x05abc", []string{"ok"}, frame.ErrTruncated},
 		{"until-eof", frame.UntilEOF(64), "the whole\nstream?", []string{"the whole\nstream?"}, nil},
 		{"until-eof/empty", frame.UntilEOF(64), "", nil, nil},
+		{"until-eof/exactly-max", frame.UntilEOF(8), "12345678", []string{"12345678"}, nil},
 		{"until-eof/too-long", frame.UntilEOF(8), "123456789", nil, frame.ErrTooLong},
 		{"custom/words", frame.Custom(bufio.ScanWords, 16), "  one two\tthree \n", []string{"one", "two", "three"}, nil},
 		{"custom/word-over-max", frame.Custom(bufio.ScanWords, 3), "ab 0000 cd ", []string{"ab"}, frame.ErrTooLong},
