@@ -81,6 +81,9 @@ type conn struct {
 	closeReq bool
 	closed   bool
 	closeErr error
+	// closeLater: gnet closed the connection inside a callback (a failed
+	// Conn.Write); leave calls HandleClose once the handler call returned.
+	closeLater bool
 	// CloseGraceful: finishing stops input to the handler; shut says the
 	// FIN is sent.
 	finishing, shut bool
@@ -280,10 +283,22 @@ func (s *server) OnClose(gc gnet.Conn, err error) gnet.Action {
 		}
 		g.closeErr = err
 	}
+	if g.inCB {
+		// gnet closes a connection inside Conn.Write when the write
+		// fails: HandleClose waits until the handler call that wrote has
+		// returned (leave), as on the native loop.
+		g.closeLater = true
+		return gnet.None
+	}
+	g.handleClose()
+	return gnet.None
+}
+
+// handleClose tells the handler that its connection is closed.
+func (g *conn) handleClose() {
 	if ch, ok := g.h.(reactor.CloseHandler); ok {
 		ch.HandleClose(g.closeErr)
 	}
-	return gnet.None
 }
 
 // maxRounds bounds the handler calls of one callback, as the native loop's
@@ -301,7 +316,7 @@ func (g *conn) pump() gnet.Action {
 	if g.finishing && g.gc.InboundBuffered() > 0 {
 		g.gc.Discard(-1) // nobody will read it: drop it, but do not close on it
 	}
-	for i := 0; !g.closeReq && i < maxRounds; i++ {
+	for i := 0; !g.closeReq && !g.closed && i < maxRounds; i++ {
 		did := false
 		if !g.finishing && g.gc.InboundBuffered() > 0 && g.h.WantsRecv() {
 			did = true
@@ -510,6 +525,10 @@ func (g *conn) leave() {
 	if g.buf != nil {
 		bufs.Put(g.buf)
 		g.buf = nil
+	}
+	if g.closeLater {
+		g.closeLater = false
+		g.handleClose()
 	}
 }
 

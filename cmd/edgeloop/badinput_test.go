@@ -15,6 +15,7 @@ import (
 
 	"github.com/edgeloop/edgeloop/backend"
 	"github.com/edgeloop/edgeloop/internal/conformance"
+	"github.com/edgeloop/edgeloop/internal/frametest"
 	"github.com/edgeloop/edgeloop/protocols/array"
 	"github.com/edgeloop/edgeloop/protocols/timeproto"
 )
@@ -37,17 +38,26 @@ const badTimeout = 10 * time.Second
 // whatever they get, over TCP and UDP; SNTP answers nothing that is not a
 // valid client request (too short, wrong mode, wrong version, random) and
 // answers the valid ones (RFC 4330); the array service answers input it
-// cannot take with one "error: ..." line and closes. All the while and
-// afterwards a well-behaved client of the same service is served, and the
-// server then exits cleanly on SIGTERM, having logged no panic.
+// cannot take with one "error: ..." line and closes; qa and lines answer
+// random bytes, '?' and newlines sprinkled in, exactly as their framing
+// says (every question or line, an error line for one over the maximum,
+// then EOF), and on gnet, which does not see the half-close, a prefix of
+// that. All the while and afterwards a well-behaved client of the same
+// service is served, and the server then exits cleanly on SIGTERM, having
+// logged no panic.
 func TestServeRandomBytes(t *testing.T) {
 	for _, b := range backend.Names() {
 		t.Run("backend="+b, func(t *testing.T) {
 			seed := uint64(time.Now().UnixNano())
 			t.Logf("seed %d", seed)
-			s := startServe(t, 8, "--backend", b, "--loops", "1",
+			s := startServe(t, 10, "--backend", b, "--loops", "1",
 				"--echo", "127.0.0.1:0", "--daytime", "127.0.0.1:0", "--time", "127.0.0.1:0",
-				"--sntp", "127.0.0.1:0", "--array", "127.0.0.1:0")
+				"--sntp", "127.0.0.1:0", "--array", "127.0.0.1:0",
+				"--qa", "127.0.0.1:0", "--lines", "127.0.0.1:0",
+				"--max-question", fmt.Sprint(badMaxFramed), "--max-line", fmt.Sprint(badMaxFramed))
+			// gnet does not see the client's half-close (conformance
+			// Limits): it closes and may drop answers it still holds.
+			_, noHalfClose := conformance.Limited(b, conformance.HalfClose)
 			for i, tc := range []struct {
 				name string
 				bad  func(t *testing.T, addr string, r *rand.Rand) // one bad input, checked
@@ -61,6 +71,8 @@ func TestServeRandomBytes(t *testing.T) {
 				{"time/udp", badTimeUDP, goodTimeUDP},
 				{"sntp/udp", badSNTP, goodSNTP},
 				{"array", badArray, goodArray},
+				{"qa", badFramed(qaModel, noHalfClose), goodQA},
+				{"lines", badFramed(linesModel, noHalfClose), goodLines},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					addr := s.addrs[tc.name]
@@ -424,4 +436,112 @@ func goodArray(t *testing.T, addr string, r *rand.Rand) {
 			t.Fatalf("a good array client: element %d came back %v, want %v", i, back[i], xs[i])
 		}
 	}
+}
+
+// Questions and answers, line echo: random bytes, with the delimiter now
+// and then sprinkled in, written whole and then the write side shut. The
+// answer is computed from the framing's rules: every message up to its
+// delimiter answered, in order; input with no delimiter within the
+// maximum ends with the error line; a last unfinished message is answered
+// as the service does at EOF; then the server closes.
+
+// badMaxFramed is serve's --max-question and --max-line here: small, so
+// random bytes cross it often.
+const badMaxFramed = 256
+
+// framedModel is what a framed service answers.
+type framedModel struct {
+	name    string
+	delim   byte
+	answer  func(msg []byte) []byte // msg ends with delim
+	atEOF   func(tail []byte) []byte
+	tooLong string
+}
+
+var (
+	qaModel = framedModel{
+		name:    "qa",
+		delim:   '?',
+		answer:  func(q []byte) []byte { return append(q[:len(q)-1:len(q)-1], '.') },
+		atEOF:   func([]byte) []byte { return nil },
+		tooLong: fmt.Sprintf("error: question longer than %d bytes\n", badMaxFramed),
+	}
+	linesModel = framedModel{
+		name:    "lines",
+		delim:   '\n',
+		answer:  func(line []byte) []byte { return line },
+		atEOF:   func(tail []byte) []byte { return tail },
+		tooLong: fmt.Sprintf("error: line longer than %d bytes\n", badMaxFramed),
+	}
+)
+
+// expect returns m's whole answer to in followed by the end of input.
+func (m framedModel) expect(in []byte) []byte {
+	var out []byte
+	for len(in) > 0 {
+		i := bytes.IndexByte(in[:min(len(in), badMaxFramed)], m.delim)
+		switch {
+		case i >= 0:
+			out = append(out, m.answer(in[:i+1])...)
+			in = in[i+1:]
+			continue
+		case len(in) >= badMaxFramed:
+			out = append(out, m.tooLong...)
+		default:
+			out = append(out, m.atEOF(in)...)
+		}
+		break
+	}
+	return out
+}
+
+func badFramed(m framedModel, noHalfClose bool) func(t *testing.T, addr string, r *rand.Rand) {
+	return func(t *testing.T, addr string, r *rand.Rand) {
+		t.Helper()
+		in := randomBytesOf(r, r.IntN(8<<10))
+		if every := []int{0, 4, 32, 200}[r.IntN(4)]; every > 0 {
+			for i := range in {
+				if r.IntN(every) == 0 {
+					in[i] = m.delim
+				}
+			}
+		}
+		want := m.expect(in)
+		got, err := sendAndReadAll(t, addr, in)
+		how := fmt.Sprintf("%s, %d random bytes (%d delimiters)", m.name, len(in), bytes.Count(in, []byte{m.delim}))
+		if noHalfClose {
+			if !bytes.HasPrefix(want, got) {
+				t.Fatalf("%s: got %d bytes, not a prefix of the %d of the answer: %s", how, len(got), len(want), diff(got, want))
+			}
+			return
+		}
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s: got %d bytes and %v, want %d and EOF: %s", how, len(got), err, len(want), diff(got, want))
+		}
+	}
+}
+
+func goodQA(t *testing.T, addr string, r *rand.Rand) {
+	t.Helper()
+	q := []byte("Yoyo?How are you?")
+	if err := frametest.Exchange(addr, frametest.SplitAt(q, r.IntN(len(q)+1)), []byte("Yoyo.How are you.")); err != nil {
+		t.Fatalf("a good qa client: %v", err)
+	}
+}
+
+func goodLines(t *testing.T, addr string, r *rand.Rand) {
+	t.Helper()
+	lines := []byte("first line\nsecond\r\n\n")
+	if err := frametest.Exchange(addr, frametest.SplitAt(lines, r.IntN(len(lines)+1)), lines); err != nil {
+		t.Fatalf("a good lines client: %v", err)
+	}
+}
+
+// diff says where got and want part, with a little of each from there.
+func diff(got, want []byte) string {
+	i := 0
+	for i < len(got) && i < len(want) && got[i] == want[i] {
+		i++
+	}
+	return fmt.Sprintf("from byte %d got %q, want %q", i, got[i:min(len(got), i+40)], want[i:min(len(want), i+40)])
 }

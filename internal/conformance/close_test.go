@@ -110,3 +110,91 @@ func TestHandleCloseAfterTheClosingCall(t *testing.T) {
 		}
 	})
 }
+
+// resetWriter reads one byte, waits (holding its loop) until the test has
+// reset the connection, then writes into the reset socket and notes
+// whether HandleClose ran while that write's HandleSend was in progress.
+type resetWriter struct {
+	c      reactor.Conn
+	read   chan<- struct{} // closed once the byte is read
+	gone   <-chan struct{} // closed once the peer has reset
+	got    bool
+	inCall bool
+	report chan closeReport
+}
+
+func (h *resetWriter) WantsRecv() bool { return !h.got }
+func (h *resetWriter) WantsSend() bool { return h.got }
+
+func (h *resetWriter) HandleRecv() error {
+	if _, err := h.c.Read(h.c.ReadBuffer()); err != nil {
+		return nil
+	}
+	h.got = true
+	close(h.read)
+	select {
+	case <-h.gone:
+	case <-time.After(5 * time.Second):
+	}
+	return nil
+}
+
+func (h *resetWriter) HandleSend() error {
+	h.inCall = true
+	defer func() { h.inCall = false }()
+	buf := make([]byte, 1024)
+	for range 1000 {
+		if _, err := h.c.Write(buf); err != nil && err != reactor.ErrWouldBlock {
+			// A handler that keeps its output in a pooled buffer, as
+			// frame.Outbox does, goes on using it after the failed write.
+			return err
+		}
+	}
+	return nil
+}
+
+func (h *resetWriter) HandleClose(err error) {
+	h.report <- closeReport{reentrant: h.inCall, err: err}
+}
+
+// TestHandleCloseAfterAFailedWrite: a write that fails because the peer
+// has reset the connection does not run HandleClose inside the handler
+// call that wrote. gnet closes a connection inside Conn.Write when the
+// write fails, and the adapter passed that on: frame.Outbox's HandleSend,
+// told of the close (which returned its buffer) in the middle of its
+// write, then dereferenced the buffer it had just released. TestSoak
+// found it, with its qa and lines clients that reset mid-message.
+func TestHandleCloseAfterAFailedWrite(t *testing.T) {
+	ForEachBackend(t, CloseAfterCall, func(t *testing.T, backend string) {
+		report := make(chan closeReport, 2)
+		read, gone := make(chan struct{}), make(chan struct{})
+		_, addr := Start(t, backend, 1, func(c reactor.Conn) reactor.Handler {
+			return &resetWriter{c: c, read: read, gone: gone, report: report}
+		})
+		c := DialTCP(t, addr)
+		if _, err := c.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-read:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the handler did not read within 5s")
+		}
+		c.SetLinger(0)
+		c.Close()
+		close(gone)
+		select {
+		case r := <-report:
+			if r.reentrant {
+				t.Errorf("HandleClose(%v) ran inside HandleSend, in the write that failed", r.err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("HandleClose was not called within 5s of the reset")
+		}
+		select {
+		case r := <-report:
+			t.Errorf("HandleClose called twice (second: %v)", r.err)
+		default:
+		}
+	})
+}

@@ -1,5 +1,6 @@
 // Package soak holds the soak test: every service of edgeloop serve (echo,
-// daytime and time over TCP and UDP, SNTP, NPY arrays) under mixed,
+// daytime and time over TCP and UDP, SNTP, NPY arrays, questions and
+// answers, line echo) under mixed,
 // concurrent load on each backend, every answer checked byte for byte or
 // parsed, and the process checked afterwards for leaked descriptors,
 // goroutines and heap.

@@ -19,8 +19,10 @@ import (
 
 	"github.com/edgeloop/edgeloop/backend"
 	"github.com/edgeloop/edgeloop/internal/conformance"
+	"github.com/edgeloop/edgeloop/internal/frametest"
 	"github.com/edgeloop/edgeloop/protocols/array"
 	"github.com/edgeloop/edgeloop/protocols/echo"
+	"github.com/edgeloop/edgeloop/protocols/qa"
 	"github.com/edgeloop/edgeloop/protocols/timeproto"
 	"github.com/edgeloop/edgeloop/reactor"
 	"go.uber.org/goleak"
@@ -38,6 +40,7 @@ const clockSlack = 5 * time.Second
 // servers is where each service listens.
 type servers struct {
 	echo, daytime, timeSvc, array string // TCP
+	qa, lines                     string // TCP, framed (maxQuestion, maxLine)
 	echoU, daytimeU, timeU, sntpU string // UDP ("" where the backend serves none)
 	budget                        *array.Budget
 }
@@ -66,6 +69,7 @@ func start(t *testing.T, l *reactor.Loop) *servers {
 		return a.String()
 	}
 	s.echo, s.daytime, s.timeSvc, s.array = listen(echo.New), listen(ts.Daytime), listen(ts.Time), listen(svc.Factory)
+	s.qa, s.lines = listen(qa.Factory(maxQuestion)), listen(echo.Lines(maxLine))
 	s.echoU, s.daytimeU, s.timeU, s.sntpU = listenU(echo.NewPacket), listenU(ts.DaytimePacket), listenU(ts.TimePacket), listenU(ts.SNTPPacket)
 	return s
 }
@@ -86,12 +90,13 @@ var workers = []worker{
 	{"echo-tcp", echoTCP}, {"echo-tcp", echoTCP}, {"echo-tcp", echoTCP},
 	{"array", arrayRoundTrip},
 	{"daytime-tcp", daytimeTCP}, {"time-tcp", timeTCP},
+	{"qa", qaTCP}, {"lines", linesTCP},
 	{"echo-udp", echoUDP}, {"daytime-udp", daytimeUDP}, {"time-udp", timeUDP}, {"sntp", sntpUDP},
 }
 
 // TestSoak puts every service under mixed load on each backend for
-// -soak.duration, in two halves. Every echo and array comes back byte for
-// byte, every time answer parses and is near the client's clock, and no
+// -soak.duration, in two halves. Every echo, array, answer (qa) and line
+// comes back byte for byte, every time answer parses and is near the client's clock, and no
 // request goes unanswered (a lost datagram is sent again, and counted). At
 // the end of each half the clients are gone: the process must have the
 // descriptors it had before the load, and the heap after the second half
@@ -426,4 +431,180 @@ func sntpUDP(s *servers, _ *rand.Rand, tl *tally, _ bool) error {
 		return fmt.Errorf("sntp: originate %#x is not the request's transmit time", p.Originate)
 	}
 	return near(timeproto.FromNTP(p.Transmit, sent))
+}
+
+// The framed services' limits: small, so that clients cross them.
+const (
+	maxQuestion = 512
+	maxLine     = 512
+)
+
+// framedService describes a framed service for framedTCP: its delimiter,
+// what it answers to a message, to the unfinished message the stream ends
+// with, and to one over its maximum.
+type framedService struct {
+	addr    func(s *servers) string
+	delim   byte
+	answer  func(msg []byte) []byte // msg has its delimiter
+	atEOF   func(tail []byte) []byte
+	tooLong string
+}
+
+var (
+	qaService = framedService{
+		addr:  func(s *servers) string { return s.qa },
+		delim: '?',
+		answer: func(q []byte) []byte {
+			return append(q[:len(q)-1:len(q)-1], '.') // "Yoyo?" is answered "Yoyo."
+		},
+		atEOF:   func([]byte) []byte { return nil }, // no '?', no question
+		tooLong: fmt.Sprintf("error: question longer than %d bytes\n", maxQuestion),
+	}
+	linesService = framedService{
+		addr:    func(s *servers) string { return s.lines },
+		delim:   '\n',
+		answer:  func(line []byte) []byte { return line },
+		atEOF:   func(tail []byte) []byte { return tail }, // a last line without its newline
+		tooLong: fmt.Sprintf("error: line longer than %d bytes\n", maxLine),
+	}
+)
+
+func qaTCP(s *servers, r *rand.Rand, tl *tally, halfClose bool) error {
+	return framedTCP(qaService, maxQuestion, s, r, tl, halfClose)
+}
+
+func linesTCP(s *servers, r *rand.Rand, tl *tally, halfClose bool) error {
+	return framedTCP(linesService, maxLine, s, r, tl, halfClose)
+}
+
+// message returns random bytes, none of them delim, then delim: a whole
+// message of at most max bytes, now and then one of exactly max.
+func message(r *rand.Rand, delim byte, max int) []byte {
+	n := r.IntN(64)
+	switch r.IntN(16) {
+	case 0:
+		n = max - 1
+	case 1, 2:
+		n = r.IntN(max)
+	}
+	return append(unfinished(r, delim, n), delim)
+}
+
+// unfinished returns n random bytes, none of them delim.
+func unfinished(r *rand.Rand, delim byte, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		if b[i] = byte(r.Uint32()); b[i] == delim {
+			b[i] = 'x'
+		}
+	}
+	return b
+}
+
+// framedTCP sends batches of messages to a framed service on one
+// connection, a random number at a time (pipelined), each batch cut into
+// writes at random places while the answers are read and checked. It then
+// ends the connection one of five ways: a close; a reset in the middle of
+// a message; a half-close after more messages and an unfinished one, which
+// must bring their answers, the service's answer to the unfinished one and
+// EOF; a message over the maximum, which must bring the answers before it,
+// the service's error line and EOF; or a close with answers unread.
+//
+// gnet does not see a half-close (conformance Limits, half-close): it
+// closes the connection itself and sends its output only as far as the
+// socket takes it then. There what comes back must still be a prefix of
+// the answers to the whole messages, and the connection must end.
+func framedTCP(svc framedService, max int, s *servers, r *rand.Rand, tl *tally, halfClose bool) error {
+	c, err := conformance.Dial(svc.addr(s))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(opTimeout))
+	batch := func(n int) (in, want []byte) {
+		for range n {
+			m := message(r, svc.delim, max)
+			in = append(in, m...)
+			want = append(want, svc.answer(m)...)
+		}
+		return in, want
+	}
+	// send writes in cut at random places, from a goroutine: the service
+	// answers while it is still being sent.
+	send := func(in []byte, then func() error) <-chan error {
+		cr := rand.New(rand.NewPCG(r.Uint64(), 1)) // the writer's own
+		chunks := frametest.RandomSplit(cr, in, 1+cr.IntN(2*max))
+		werr := make(chan error, 1)
+		go func() {
+			for _, p := range chunks {
+				if _, err := c.Write(p); err != nil {
+					werr <- err
+					return
+				}
+			}
+			if then != nil {
+				werr <- then()
+				return
+			}
+			werr <- nil
+		}()
+		return werr
+	}
+	for range 1 + r.IntN(4) {
+		in, want := batch(1 + r.IntN(16))
+		werr := send(in, nil)
+		if err := conformance.ReadExactly(c, want); err != nil {
+			return fmt.Errorf("%d answers to %d bytes of messages: %w", bytes.Count(in, []byte{svc.delim}), len(in), err)
+		}
+		if err := <-werr; err != nil {
+			return err
+		}
+		tl.bytes.Add(int64(len(want)))
+	}
+	in, want := batch(r.IntN(8))
+	switch r.IntN(5) {
+	case 0:
+		// A reset in the middle of a message, answers unread.
+		c.Write(append(in, unfinished(r, svc.delim, 1+r.IntN(max-1))...))
+		c.SetLinger(0)
+		tl.resets.Add(1)
+	case 1:
+		// A half-close after an unfinished message.
+		tail := unfinished(r, svc.delim, 1+r.IntN(max-1))
+		werr := send(append(in, tail...), c.CloseWrite)
+		if !halfClose {
+			// gnet: a prefix of the answers to the whole messages, then
+			// the end, whatever it is.
+			got, _ := io.ReadAll(c)
+			<-werr
+			if !bytes.HasPrefix(want, got) {
+				return fmt.Errorf("after a half-close gnet does not see: got %q, not a prefix of %q", got, want)
+			}
+			return nil
+		}
+		want = append(want, svc.atEOF(tail)...)
+		if err := conformance.ReadToEOF(c, want); err != nil {
+			return fmt.Errorf("after %d bytes of messages and an unfinished %d-byte one, then a half-close: %w", len(in), len(tail), err)
+		}
+		if err := <-werr; err != nil {
+			return err
+		}
+		tl.bytes.Add(int64(len(want)))
+	case 2:
+		// A message over the maximum: the answers before it, the error
+		// line, and EOF. The server closes gracefully: what we still
+		// send is read and dropped, no reset destroys the error line.
+		long := unfinished(r, svc.delim, max+r.IntN(2*max))
+		werr := send(append(append(in, long...), svc.delim), nil)
+		want = append(want, svc.tooLong...)
+		if err := conformance.ReadToEOF(c, want); err != nil {
+			return fmt.Errorf("after %d bytes of messages and one of %d: %w", len(in), len(long)+1, err)
+		}
+		<-werr // the server may be gone before the last bytes: any end will do
+		tl.bytes.Add(int64(len(want)))
+	case 3:
+		// A close with answers unread.
+		c.Write(in)
+	}
+	return nil
 }

@@ -78,7 +78,10 @@ func (f Framing) Order(o binary.ByteOrder) Framing {
 func UntilEOF(max int) Framing { return Framing{kind: kindEOF, max: orDefault(max)} }
 
 // Custom frames messages with split, as bufio.Scanner does, with messages
-// and their framing of at most max bytes (max <= 0: DefaultMax).
+// and their framing of at most max bytes (max <= 0: DefaultMax): split is
+// shown at most max bytes at a time, as by a Scanner whose buffer holds
+// max bytes, so what it makes of a stream does not depend on how the
+// stream is cut into reads.
 func Custom(split bufio.SplitFunc, max int) Framing {
 	return Framing{kind: kindCustom, split: split, max: orDefault(max)}
 }
@@ -182,6 +185,13 @@ func (f Framing) next(data []byte, atEOF bool, seen int) (advance int, msg []byt
 	case kindCustom:
 		if f.split == nil {
 			return 0, nil, fmt.Errorf("%w: custom framing without a split function", ErrBadFraming)
+		}
+		if len(data) > f.max {
+			// The split sees at most max bytes, as a Scanner with a buffer
+			// of max bytes does: shown a whole read, it would take a
+			// message over max when one read brought it all and refuse it
+			// when reads cut it.
+			data, atEOF = data[:f.max], false
 		}
 		advance, msg, err = f.split(data, atEOF)
 		if err == nil && advance == 0 && msg == nil && len(data) >= f.max {

@@ -62,8 +62,10 @@ func framingCases() []framingCase {
 		{"length/truncated-body", l4, lengthStream(l4, "ok") + "\x00\x00\x00\x05abc", []string{"ok"}, frame.ErrTruncated},
 		{"until-eof", frame.UntilEOF(64), "the whole\nstream?", []string{"the whole\nstream?"}, nil},
 		{"until-eof/empty", frame.UntilEOF(64), "", nil, nil},
+		{"until-eof/exactly-max", frame.UntilEOF(8), "12345678", []string{"12345678"}, nil},
 		{"until-eof/too-long", frame.UntilEOF(8), "123456789", nil, frame.ErrTooLong},
 		{"custom/words", frame.Custom(bufio.ScanWords, 16), "  one two\tthree \n", []string{"one", "two", "three"}, nil},
+		{"custom/word-over-max", frame.Custom(bufio.ScanWords, 3), "ab 0000 cd ", []string{"ab"}, frame.ErrTooLong},
 	}
 }
 
@@ -146,6 +148,27 @@ func TestEverySplit(t *testing.T) {
 			msgs, r, h = serve(tc.framing, bytewise, 0, nil)
 			tc.check(t, "a byte per read", msgs, r, h)
 		})
+	}
+}
+
+// TestCustomOverMaxInOneRead: a Custom framing refuses a message over its
+// maximum however the reads fall. Its split saw the whole of a read, so a
+// 4-byte word under a maximum of 3 was delivered when one read brought it
+// with its delimiter, and refused (ErrTooLong) when reads cut it: found by
+// FuzzHandlerSplits. The split now sees at most max bytes, as a
+// bufio.Scanner with a buffer of max bytes does.
+func TestCustomOverMaxInOneRead(t *testing.T) {
+	f := frame.Custom(bufio.ScanWords, 3)
+	for _, chunks := range [][][]byte{{[]byte("0000 ")}, {[]byte("00"), []byte("00 ")}} {
+		msgs, r, h := serve(f, chunks, 0, nil)
+		if len(msgs) != 0 || !errors.Is(h.Err(), frame.ErrTooLong) || !r.graceful {
+			t.Fatalf("reads %q: messages %q, Err() = %v, %+v; want none and ErrTooLong", chunks, msgs, h.Err(), r)
+		}
+	}
+	// A message of exactly max bytes, its delimiter beyond them, is still
+	// refused: the framing of a message counts (Scanner does the same).
+	if adv, msg, err := f.Split([]byte("000 "), false); !errors.Is(err, frame.ErrTooLong) {
+		t.Fatalf("Split(\"000 \") = %d, %q, %v; want ErrTooLong", adv, msg, err)
 	}
 }
 
