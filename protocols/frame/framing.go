@@ -18,7 +18,8 @@ const DefaultMax = 64 << 10
 // cannot make the server buffer without bound.
 //
 // Its Split method is a bufio.SplitFunc, so a client can read the same
-// framing with a bufio.Scanner (give the scanner a buffer of MaxFrame bytes).
+// framing with a bufio.Scanner (give the scanner a buffer of MaxFrame()+1
+// bytes: a Scanner with a full buffer cannot yet know that input ends).
 type Framing struct {
 	kind  kind
 	size  int    // Fixed: the message size; Length: the header's
