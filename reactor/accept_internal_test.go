@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgeloop/edgeloop/internal/unixsock"
 	"golang.org/x/sys/unix"
 )
 
@@ -26,7 +25,7 @@ func TestAcceptAllocatesOnlyTheConn(t *testing.T) {
 		t.Fatal(err)
 	}
 	shared := nothing{}
-	l.addListener(lfd, func(Conn) Handler { return shared }, nil, 0, unixsock.File{})
+	l.addListener(lfd, func(Conn) Handler { return shared }, nil, 0, nil)
 	sa, err := unix.Getsockname(lfd)
 	if err != nil {
 		t.Fatal(err)

@@ -78,7 +78,7 @@ func (g *group) Listen(network, address string, f Factory) (net.Addr, error) {
 		func() error { return probeBind(domain, sa, network) },
 		func(sa unix.Sockaddr, reuse bool) (int, error) { return listenSocket(domain, sa, network, reuse) },
 		func(l *eventLoop, fd int) func() {
-			return func() { l.addListener(fd, f, nil, g.balance, unixsock.File{}) }
+			return func() { l.addListener(fd, f, nil, g.balance, nil) }
 		})
 	if err != nil {
 		return nil, err
@@ -147,7 +147,7 @@ func (g *group) listenSpread(domain int, sa unix.Sockaddr, network string, f Fac
 		return nil, os.NewSyscallError("getsockname", err)
 	}
 	l := g.loops[int(g.listeners.Add(1)-1)%len(g.loops)]
-	if err := l.post(func() { l.addListener(fd, f, g, g.balance, unixsock.File{}) }); err != nil {
+	if err := l.post(func() { l.addListener(fd, f, g, g.balance, nil) }); err != nil {
 		unix.Close(fd)
 		return nil, err
 	}
@@ -195,7 +195,7 @@ func (g *group) listenUnix(sa *unix.SockaddrUnix, f Factory) (net.Addr, error) {
 // group, the listener spreads its connections over the group's loops.
 // balance is how it spreads them. file is a Unix socket's file, removed
 // when the listener closes.
-func (l *eventLoop) addListener(fd int, f Factory, g *group, balance Balance, file unixsock.File) {
+func (l *eventLoop) addListener(fd int, f Factory, g *group, balance Balance, file *unixsock.File) {
 	if l.draining {
 		unix.Close(fd)
 		file.Remove()
@@ -231,8 +231,8 @@ type acceptor struct {
 	balance Balance      // how to pick among spread
 	next    int          // BalanceRoundRobin's next pick
 
-	unix bool          // a Unix socket's listener
-	file unixsock.File // its file, removed when the listener closes
+	unix bool           // a Unix socket's listener
+	file *unixsock.File // its file, removed when the listener closes
 }
 
 func (a *acceptor) WantsRecv() bool   { return !a.resting }

@@ -73,7 +73,7 @@ type server struct {
 	// unixPath is a Unix listener's path, bindPath the name gnet bound
 	// (linkUnix), and file the socket file to remove once gnet has stopped.
 	unixPath, bindPath string
-	file               unixsock.File
+	file               *unixsock.File
 	idle               idleSet
 }
 

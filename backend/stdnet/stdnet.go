@@ -52,7 +52,7 @@ type netEngine struct {
 	log        *slog.Logger
 	mu         sync.Mutex
 	lns        []net.Listener
-	files      []unixsock.File // per listener: a Unix socket's file, removed at Shutdown
+	files      map[net.Listener]*unixsock.File // a Unix listener's socket file, removed at Shutdown
 	conns      map[*netConn]struct{}
 	made       atomic.Uint64             // connections started, for their names (String)
 	eps        map[*netEndpoint]struct{} // datagram endpoints, closed at Shutdown
@@ -105,7 +105,7 @@ func (e *netEngine) Listen(network, address string, f reactor.Factory) (net.Addr
 	if e.draining {
 		return nil, reactor.ErrClosed
 	}
-	var file unixsock.File
+	var file *unixsock.File
 	if network == "unix" {
 		// As the native loop: a stale file goes, a live server's stays,
 		// and the file is removed at Shutdown only if it is still ours.
@@ -131,7 +131,12 @@ func (e *netEngine) Listen(network, address string, f reactor.Factory) (net.Addr
 		}
 	}
 	e.lns = append(e.lns, ln)
-	e.files = append(e.files, file)
+	if file != nil {
+		if e.files == nil {
+			e.files = make(map[net.Listener]*unixsock.File)
+		}
+		e.files[ln] = file
+	}
 	e.wg.Add(1)
 	go e.acceptLoop(ln, f)
 	return ln.Addr(), nil
@@ -701,13 +706,12 @@ func (e *netEngine) Shutdown(ctx context.Context) error {
 	}
 	e.draining = true
 	e.deadline, _ = ctx.Deadline()
-	for i, ln := range e.lns {
+	for _, ln := range e.lns {
 		ln.Close()
-		if err := e.files[i].Remove(); err != nil {
+		if err := e.files[ln].Remove(); err != nil {
 			e.log.Error("stdnet: socket file not removed", "err", err)
 		}
 	}
-	e.files = make([]unixsock.File, len(e.files)) // removed once: a later path's owner is another
 	conns := make([]*netConn, 0, len(e.conns))
 	for nx := range e.conns {
 		conns = append(conns, nx)

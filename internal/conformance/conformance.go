@@ -81,6 +81,11 @@ const (
 	HalfCloseServer  Behaviour = "half-close-server" // the handler's CloseWrite: the peer reads all, then EOF, and can still send
 	HalfCloseLarge   Behaviour = "half-close-large"  // ... after an answer larger than the socket takes at once
 	Churn            Behaviour = "churn"             // 20 000 connect/close cycles: no growth in fds, goroutines or heap
+	UnixPath         Behaviour = "unix-path"         // Listen("unix"): a stale socket file goes; a live one, a non-socket, a long path are refused
+	UnixRemove       Behaviour = "unix-remove"       // Shutdown removes the socket file, never a successor's
+	UnixSpread       Behaviour = "unix-spread"       // with several loops, a Unix listener's connections reach them all
+	UnixAddr         Behaviour = "unix-addr"         // a Unix conn's addresses are *net.UnixAddr: the path, and "" for the unnamed peer
+	UnixAbstract     Behaviour = "unix-abstract"     // Linux abstract names ("@name"): served, and no file
 )
 
 // Limits lists, per backend, the behaviours it cannot meet by design and
@@ -106,6 +111,9 @@ var Limits = map[string]map[Behaviour]string{
 			"queue drains, so after an answer larger than the socket takes at once the " +
 			"handler cannot know when to shut its write side (the test's handler got " +
 			"\"CloseWrite with output queued in gnet\", and its error close dropped the rest)",
+		UnixAbstract: "gnet removes its Unix listener's path (os.RemoveAll) at start and " +
+			"stop, and for \"@name\" that is a file of that name in the working " +
+			"directory: Listen refuses abstract names (ErrUnsupported)",
 		DialOut:        dialLimit,
 		PacketDial:     dialLimit,
 		PendingConnect: dialLimit,

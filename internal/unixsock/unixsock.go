@@ -72,8 +72,8 @@ func Prepare(path string) error {
 	case err != nil:
 		return fmt.Errorf("unixsock: %w", err)
 	case fi.Mode().Type() != os.ModeSocket:
-		return fmt.Errorf("unixsock: %s exists and is not a socket (%v), left alone: %w",
-			path, fi.Mode().Type(), os.NewSyscallError("bind", unix.EADDRINUSE))
+		return fmt.Errorf("unixsock: %s is %s, not a socket; left alone: %w",
+			path, kind(fi.Mode()), os.NewSyscallError("bind", unix.EADDRINUSE))
 	}
 	switch err := probe(sa); err {
 	case unix.ECONNREFUSED:
@@ -89,6 +89,20 @@ func Prepare(path string) error {
 			path, os.NewSyscallError("bind", unix.EADDRINUSE))
 	default:
 		return fmt.Errorf("unixsock: probe %s: %w", path, os.NewSyscallError("connect", err))
+	}
+}
+
+// kind names what a file of mode m is, for an error.
+func kind(m os.FileMode) string {
+	switch t := m.Type(); {
+	case t == 0:
+		return "a regular file"
+	case t&os.ModeDir != 0:
+		return "a directory"
+	case t&os.ModeSymlink != 0:
+		return "a symbolic link"
+	default:
+		return "a file of mode " + t.String()
 	}
 }
 
@@ -112,51 +126,85 @@ func probe(sa *unix.SockaddrUnix) error {
 	}
 }
 
-// File is the socket file a bind made: its path and its identity.
+// File is the socket file a bind made: its path and its identity. Where
+// the system allows (Linux: O_PATH) it holds a descriptor of the file, so
+// that its inode cannot be freed and its number given to a successor's
+// file, which would then pass for ours; elsewhere the identity is the
+// device, inode and change time, and a successor made in the same clock
+// tick on a reused inode number could pass for ours.
 type File struct {
 	path     string
 	dev, ino uint64
+	ctime    int64 // nanoseconds; 0 where the file is pinned
+	pin      int   // descriptor of the file, or -1
 }
 
 // Bound records the file that a bind to path has just made. For an
-// abstract name it returns a File whose Remove does nothing.
-func Bound(path string) (File, error) {
+// abstract name it returns nil, whose Remove does nothing.
+func Bound(path string) (*File, error) {
 	if Abstract(path) {
-		return File{}, nil
+		return nil, nil
 	}
+	f := &File{path: path, pin: pin(path)}
 	var st unix.Stat_t
-	if err := unix.Lstat(path, &st); err != nil {
-		return File{}, fmt.Errorf("unixsock: %w", &os.PathError{Op: "lstat", Path: path, Err: err})
+	var err error
+	if f.pin >= 0 {
+		err = unix.Fstat(f.pin, &st)
+	} else {
+		err = unix.Lstat(path, &st)
+		f.ctime = st.Ctim.Nano()
 	}
-	return File{path: path, dev: uint64(st.Dev), ino: uint64(st.Ino)}, nil
+	if err != nil {
+		f.release()
+		return nil, fmt.Errorf("unixsock: %w", &os.PathError{Op: "stat", Path: path, Err: err})
+	}
+	f.dev, f.ino = uint64(st.Dev), uint64(st.Ino)
+	return f, nil
 }
 
 // Remove unlinks f's path if it is still the file Bound recorded: not if
 // it is gone, nor if another socket (a successor server's) or anything else
-// took the path since. A small race remains between the check and the
-// unlink, as with any path-based removal.
-func (f File) Remove() error {
-	if f.path == "" {
+// took the path since. It does its work once; later calls do nothing. A
+// small race remains between the check and the unlink, as with any
+// path-based removal.
+func (f *File) Remove() error {
+	if f == nil || f.path == "" {
 		return nil
 	}
+	defer f.release()
+	path := f.path
+	f.path = ""
 	var st unix.Stat_t
-	if err := unix.Lstat(f.path, &st); err != nil {
+	if err := unix.Lstat(path, &st); err != nil {
 		if err == unix.ENOENT {
 			return nil
 		}
-		return fmt.Errorf("unixsock: %w", &os.PathError{Op: "lstat", Path: f.path, Err: err})
+		return fmt.Errorf("unixsock: %w", &os.PathError{Op: "lstat", Path: path, Err: err})
 	}
-	if uint64(st.Dev) != f.dev || uint64(st.Ino) != f.ino {
+	if uint64(st.Dev) != f.dev || uint64(st.Ino) != f.ino || (f.pin < 0 && st.Ctim.Nano() != f.ctime) {
 		return nil // not ours any more
 	}
-	if err := unix.Unlink(f.path); err != nil && err != unix.ENOENT {
-		return fmt.Errorf("unixsock: %w", &os.PathError{Op: "unlink", Path: f.path, Err: err})
+	if err := unix.Unlink(path); err != nil && err != unix.ENOENT {
+		return fmt.Errorf("unixsock: %w", &os.PathError{Op: "unlink", Path: path, Err: err})
 	}
 	return nil
 }
 
-// Path returns the path f was bound to; "" for an abstract name.
-func (f File) Path() string { return f.path }
+// release closes the descriptor that pins the file, if any.
+func (f *File) release() {
+	if f.pin >= 0 {
+		unix.Close(f.pin)
+		f.pin = -1
+	}
+}
+
+// Path returns the path f was bound to, "" for nil or once removed.
+func (f *File) Path() string {
+	if f == nil {
+		return ""
+	}
+	return f.path
+}
 
 // Sibling returns a fresh name in path's directory for a socket to be
 // bound there and then linked to path: a backend that removes its own path
