@@ -74,7 +74,9 @@ func (r *Loop) Listen(network, address string, f Factory) (net.Addr, error) {
 // is safe from any goroutine, the loop's own included; a handler that will
 // talk to the new connection directly dials with DialSameLoop. A connect
 // still in progress when Shutdown begins is abandoned (HandleClose sees
-// ErrShutdown). Not every backend can dial.
+// ErrShutdown). Not every backend can dial. "unix" takes what Listen does
+// (a path, "unix:///path", "@name"); a Unix connect is refused at once, not
+// later as TCP's is, and HandleClose hears that refusal all the same.
 func (r *Loop) Dial(network, address string, f Factory) error {
 	if f == nil {
 		return fmt.Errorf("dial %s %s: %w", network, address, ErrNilFactory)
