@@ -86,6 +86,7 @@ const (
 	UnixSpread       Behaviour = "unix-spread"       // with several loops, a Unix listener's connections reach them all
 	UnixAddr         Behaviour = "unix-addr"         // a Unix conn's addresses are *net.UnixAddr: the path, and "" for the unnamed peer
 	UnixAbstract     Behaviour = "unix-abstract"     // Linux abstract names ("@name"): served, and no file
+	UnixUnreadEcho   Behaviour = "unix-unread-echo"  // Shutdown over Unix: a peer that sends after it began still reads all its echo, then EOF
 )
 
 // Limits lists, per backend, the behaviours it cannot meet by design and
@@ -111,6 +112,10 @@ var Limits = map[string]map[Behaviour]string{
 			"queue drains, so after an answer larger than the socket takes at once the " +
 			"handler cannot know when to shut its write side (the test's handler got " +
 			"\"CloseWrite with output queued in gnet\", and its error close dropped the rest)",
+		UnixUnreadEcho: "gnet's Engine.Stop closes every connection at once, with whatever " +
+			"input it has not read: closing a Unix socket with unread input makes the " +
+			"peer's read fail with ECONNRESET after the queued data (the peer got its 24 " +
+			"KiB, then \"connection reset by peer\" instead of EOF)",
 		UnixAbstract: "gnet removes its Unix listener's path (os.RemoveAll) at start and " +
 			"stop, and for \"@name\" that is a file of that name in the working " +
 			"directory: Listen refuses abstract names (ErrUnsupported)",

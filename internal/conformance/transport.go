@@ -31,7 +31,8 @@ var UnixLimits = map[Behaviour]string{
 	ShutdownKernelQ: "a Unix socket's send is a copy into the peer's receive queue: " +
 		"nothing waits in the sender's kernel to be lost at close (SIOCOUTQ counts " +
 		"what the peer has not read, so sockopt.Unsent says 0), and the test reads " +
-		"TCP states (FIN_WAIT) from /proc/net/tcp",
+		"TCP states (FIN_WAIT) from /proc/net/tcp; the Unix analogue, input left " +
+		"unread at close turning the peer's EOF into ECONNRESET, is UnixUnreadEcho",
 	UrgentData:       "Unix stream sockets have no urgent data (MSG_OOB is TCP's)",
 	TimeWaitRelisten: "Unix sockets have no TIME_WAIT; the stale-file check is their analogue (TestUnixStaleFile)",
 	PacketDualStack:  "dual stack is IP's",

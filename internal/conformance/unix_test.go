@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -317,6 +319,87 @@ func TestUnixDialForms(t *testing.T) {
 					t.Fatal("the dialled echo did not finish")
 				}
 			})
+		}
+	})
+}
+
+// TestShutdownUnixUnreadEcho is TestShutdownKeepsKernelSendQueue's Unix
+// analogue. Ten clients send 24 KiB each to echo and read nothing, so the
+// echoes wait in their receive queues and the handlers hold nothing.
+// Shutdown begins, and each client sends one more byte, then reads: it
+// must get all 24 KiB (and the extra byte, if it beat the drain) and a
+// clean EOF. A Unix socket closed with input it
+// has not read makes its peer's read fail with ECONNRESET once the queued
+// data is read (unix_release_sock), so the server must discard that byte
+// before it closes, as it does for TCP.
+func TestShutdownUnixUnreadEcho(t *testing.T) {
+	const (
+		clients = 10
+		size    = 24 << 10
+	)
+	ForEachBackend(t, UnixUnreadEcho, func(t *testing.T, backend string) {
+		p := &probe{}
+		l, addr := StartOn(t, backend, Unix, 1, p.testEcho(1<<20, -1))
+		s := seed(t)
+		conns := make([]Conn, clients)
+		payloads := make([][]byte, clients)
+		for i := range conns {
+			conns[i] = Connect(t, addr)
+			payloads[i] = Payload(s+uint64(i), size)
+			conns[i].SetDeadline(time.Now().Add(30 * time.Second))
+			if _, err := conns[i].Write(payloads[i]); err != nil {
+				t.Fatalf("client %d: write: %v", i, err)
+			}
+		}
+		WaitFor(t, 10*time.Second, fmt.Sprintf("the handlers to read all %d bytes and hand all of it to the kernel", clients*size), func() bool {
+			return p.read.Load() == clients*size && p.held.Load() == 0
+		})
+
+		ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+		defer cancel()
+		serr := make(chan error, 1)
+		go func() { serr <- l.Shutdown(ctx) }()
+
+		errs := make([]error, clients)
+		var wg sync.WaitGroup
+		for i, c := range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				// EPIPE is fine: the server may have closed already.
+				if _, err := c.Write([]byte{'+'}); err != nil && !errors.Is(err, syscall.EPIPE) {
+					errs[i] = fmt.Errorf("the extra byte: %w", err)
+					return
+				}
+				c.SetReadDeadline(time.Now().Add(ShutdownTimeout + 5*time.Second))
+				got, err := io.ReadAll(c)
+				// The byte is echoed too if it came before the drain did.
+				switch {
+				case err != nil:
+					errs[i] = fmt.Errorf("after %d bytes: %w", len(got), err)
+				case !bytes.Equal(got, payloads[i]) && !bytes.Equal(got, append(payloads[i], '+')):
+					errs[i] = fmt.Errorf("got %d bytes before EOF, want the %d sent (and perhaps the extra one)", len(got), size)
+				}
+				c.Close() // the server may wait for this FIN
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				hint := ""
+				if errors.Is(err, syscall.ECONNRESET) {
+					hint = " (the server closed with the extra byte unread)"
+				}
+				t.Errorf("client %d: %v%s", i, err, hint)
+			}
+		}
+		select {
+		case err := <-serr:
+			if err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+		case <-time.After(ShutdownTimeout + 5*time.Second):
+			t.Fatalf("Shutdown had not returned %v after its ctx ended", 5*time.Second)
 		}
 	})
 }
