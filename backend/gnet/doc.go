@@ -35,7 +35,9 @@
 // links that to the path once gnet has booted: link refuses a path that
 // exists, and gnet's removals find nothing. The path is removed when the
 // engine stops, only if it is still this socket. Connections report the
-// path as LocalAddr and an unnamed *net.UnixAddr as RemoteAddr. Linux
+// path as LocalAddr and an unnamed *net.UnixAddr as RemoteAddr; a client
+// asking its own socket for the peer (getpeername) gets the name gnet
+// bound, ".el" and 16 hex digits beside the path, not the path. Linux
 // abstract names ("@name") are refused: gnet would remove a file of that
 // name in the working directory.
 //

@@ -91,6 +91,9 @@ const (
 
 // Limits lists, per backend, the behaviours it cannot meet by design and
 // why. It is the one place such exceptions live; SkipIfLimited consults it.
+// A key "NAME/unix" holds what backend NAME cannot meet over Unix sockets
+// only (ForEachTransport consults it; behaviours that mean nothing over
+// Unix sockets on any backend are in UnixLimits).
 // An entry is a design limit of the backend, never a bug: a bug gets a
 // failing test and a fix.
 var Limits = map[string]map[Behaviour]string{
