@@ -382,9 +382,9 @@ func dualStack(fd int, sa unix.Sockaddr, network string) {
 	}
 }
 
-// resolve turns a TCP or Unix address into a socket address and its family. "tcp"
-// with no host (":7007") is the IPv6 wildcard, dual-stack, where the system
-// has IPv6, and 0.0.0.0 where it has not.
+// resolve turns a TCP or Unix address into a socket address and its
+// family. "tcp" with no host (":7007") is the IPv6 wildcard, dual-stack,
+// where the system has IPv6, and 0.0.0.0 where it has not.
 //
 // "unix" takes a path, "unix:///path" or, on Linux, an abstract name
 // ("@name"), and gives AF_UNIX.
