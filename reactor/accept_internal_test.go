@@ -25,7 +25,7 @@ func TestAcceptAllocatesOnlyTheConn(t *testing.T) {
 		t.Fatal(err)
 	}
 	shared := nothing{}
-	l.addListener(lfd, func(Conn) Handler { return shared }, nil)
+	l.addListener(lfd, func(Conn) Handler { return shared }, nil, 0, nil)
 	sa, err := unix.Getsockname(lfd)
 	if err != nil {
 		t.Fatal(err)

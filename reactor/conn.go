@@ -324,6 +324,13 @@ func (c *conn) sockAddr(get func(int) (unix.Sockaddr, error)) net.Addr {
 	}
 	sa, err := get(int(c.fd))
 	if err != nil {
+		// A Unix socket's address is a *net.UnixAddr even when the
+		// kernel will not give it (a peer gone): unnamed, never nil.
+		if own, err := unix.Getsockname(int(c.fd)); err == nil {
+			if _, ok := own.(*unix.SockaddrUnix); ok {
+				return &net.UnixAddr{Net: "unix"}
+			}
+		}
 		return nil
 	}
 	return sockaddr.ToNet(sa)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/edgeloop/edgeloop/internal/acceptfail"
 	"github.com/edgeloop/edgeloop/internal/sockaddr"
+	"github.com/edgeloop/edgeloop/internal/unixsock"
 	"github.com/edgeloop/edgeloop/poller"
 	"golang.org/x/sys/unix"
 )
@@ -67,13 +68,18 @@ func (g *group) Listen(network, address string, f Factory) (net.Addr, error) {
 	if err != nil {
 		return nil, err
 	}
+	if domain == unix.AF_UNIX {
+		return g.listenUnix(sa.(*unix.SockaddrUnix), f)
+	}
 	if g.balance != BalanceReusePort && len(g.loops) > 1 {
 		return g.listenSpread(domain, sa, network, f)
 	}
 	sa, err = g.perLoop(sa,
 		func() error { return probeBind(domain, sa, network) },
 		func(sa unix.Sockaddr, reuse bool) (int, error) { return listenSocket(domain, sa, network, reuse) },
-		func(l *eventLoop, fd int) func() { return func() { l.addListener(fd, f, nil) } })
+		func(l *eventLoop, fd int) func() {
+			return func() { l.addListener(fd, f, nil, g.balance, nil) }
+		})
 	if err != nil {
 		return nil, err
 	}
@@ -141,30 +147,73 @@ func (g *group) listenSpread(domain int, sa unix.Sockaddr, network string, f Fac
 		return nil, os.NewSyscallError("getsockname", err)
 	}
 	l := g.loops[int(g.listeners.Add(1)-1)%len(g.loops)]
-	if err := l.post(func() { l.addListener(fd, f, g) }); err != nil {
+	if err := l.post(func() { l.addListener(fd, f, g, g.balance, nil) }); err != nil {
 		unix.Close(fd)
 		return nil, err
 	}
 	return sockaddr.ToNet(sa), nil
 }
 
+// listenUnix listens on a Unix socket: one socket on one loop, as
+// listenSpread, since SO_REUSEPORT spreads nothing for Unix sockets. With
+// several loops it hands connections over as WithBalance says, round robin
+// for the default (BalanceReusePort). No bind probe: it would make the
+// socket file that the real bind then finds taken. A stale file (nobody
+// listens) is removed first; a live server's is left alone.
+func (g *group) listenUnix(sa *unix.SockaddrUnix, f Factory) (net.Addr, error) {
+	if err := unixsock.Prepare(sa.Name); err != nil {
+		return nil, err
+	}
+	fd, err := listenSocket(unix.AF_UNIX, sa, "unix", false)
+	if err != nil {
+		return nil, err // Loop.Listen names the path
+	}
+	file, err := unixsock.Bound(sa.Name)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	var spread *group
+	balance := g.balance
+	if len(g.loops) > 1 {
+		spread = g
+		if balance == BalanceReusePort {
+			balance = BalanceRoundRobin
+		}
+	}
+	l := g.loops[int(g.listeners.Add(1)-1)%len(g.loops)]
+	if err := l.post(func() { l.addListener(fd, f, spread, balance, file) }); err != nil {
+		unix.Close(fd)
+		file.Remove()
+		return nil, err
+	}
+	return &net.UnixAddr{Name: sa.Name, Net: "unix"}, nil
+}
+
 // addListener registers a listening socket on this loop and tries an accept
 // at once: connections may have queued before the registration. With a
 // group, the listener spreads its connections over the group's loops.
-func (l *eventLoop) addListener(fd int, f Factory, g *group) {
+// balance is how it spreads them. file is a Unix socket's file, removed
+// when the listener closes.
+func (l *eventLoop) addListener(fd int, f Factory, g *group, balance Balance, file *unixsock.File) {
 	if l.draining {
 		unix.Close(fd)
+		file.Remove()
 		return
 	}
 	c, err := l.register(fd, kindListener, fReadable)
 	if err != nil {
 		unix.Close(fd)
+		file.Remove()
 		l.log.Error("reactor: listener not registered; it accepts nothing", "fd", fd, "err", err)
 		return
 	}
-	a := &acceptor{l: l, c: c, f: f}
+	a := &acceptor{l: l, c: c, f: f, file: file}
+	if sa, err := unix.Getsockname(fd); err == nil {
+		_, a.unix = sa.(*unix.SockaddrUnix)
+	}
 	if g != nil {
-		a.spread, a.balance = g.loops, g.balance
+		a.spread, a.balance = g.loops, balance
 	}
 	c.h = a
 	l.schedule(c)
@@ -181,6 +230,9 @@ type acceptor struct {
 	spread  []*eventLoop // the loops to hand connections to; nil: keep them
 	balance Balance      // how to pick among spread
 	next    int          // BalanceRoundRobin's next pick
+
+	unix bool           // a Unix socket's listener
+	file *unixsock.File // its file, removed when the listener closes
 }
 
 func (a *acceptor) WantsRecv() bool   { return !a.resting }
@@ -226,7 +278,9 @@ func (a *acceptor) HandleRecv() error {
 			return nil
 		}
 		l.spent += acceptCost
-		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		if !a.unix { // Nagle is TCP's
+			unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		}
 		if t := a.target(); t != l && t.handOff(l, fd, a.f) {
 			continue
 		}
@@ -328,12 +382,21 @@ func dualStack(fd int, sa unix.Sockaddr, network string) {
 	}
 }
 
-// resolve turns a TCP address into a socket address and its family. "tcp"
-// with no host (":7007") is the IPv6 wildcard, dual-stack, where the system
-// has IPv6, and 0.0.0.0 where it has not.
+// resolve turns a TCP or Unix address into a socket address and its
+// family. "tcp" with no host (":7007") is the IPv6 wildcard, dual-stack,
+// where the system has IPv6, and 0.0.0.0 where it has not.
+//
+// "unix" takes a path, "unix:///path" or, on Linux, an abstract name
+// ("@name"), and gives AF_UNIX.
 func resolve(network, address string) (unix.Sockaddr, int, error) {
 	switch network {
 	case "tcp", "tcp4", "tcp6":
+	case "unix":
+		sa, err := unixsock.Sockaddr(unixsock.Path(address))
+		if err != nil {
+			return nil, 0, err
+		}
+		return sa, unix.AF_UNIX, nil
 	default:
 		return nil, 0, fmt.Errorf("%w: network %q", ErrUnsupported, network)
 	}
@@ -387,15 +450,25 @@ func (g *group) dialOn(l *eventLoop, network, address string, f Factory) error {
 	if err != nil {
 		return os.NewSyscallError("socket", err)
 	}
-	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	if domain != unix.AF_UNIX {
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	}
 	flags := fConnecting
+	var failed error
 	switch err := unix.Connect(fd, sa); err {
 	case nil:
 		flags = fWritable
 	case unix.EINPROGRESS, unix.EINTR:
 	default:
-		unix.Close(fd)
-		return os.NewSyscallError("connect", err)
+		if domain != unix.AF_UNIX {
+			unix.Close(fd)
+			return os.NewSyscallError("connect", err)
+		}
+		// A Unix socket connects at once, even non-blocking: its refusal
+		// (ECONNREFUSED, ENOENT, EAGAIN for a full backlog) comes now,
+		// where TCP's comes as an event. HandleClose hears it all the
+		// same, as the doc of Dial says.
+		failed = os.NewSyscallError("connect", err)
 	}
 	err = l.post(func() {
 		c, err := l.addConn(fd, f, flags)
@@ -404,6 +477,8 @@ func (g *group) dialOn(l *eventLoop, network, address string, f Factory) error {
 			l.log.Error("reactor: dialled connection not registered", "addr", address, "err", err)
 		case l.draining:
 			l.closeConn(c, ErrClosed) // Shutdown began after Dial returned
+		case failed != nil:
+			l.closeConn(c, failed)
 		}
 	})
 	if err != nil {

@@ -504,6 +504,13 @@ func (l *eventLoop) closeConn(c *conn, err error) {
 	l.table.clear(int(c.fd))
 	unix.Close(int(c.fd))
 	if c.kind == kindListener {
+		if a, ok := c.h.(*acceptor); ok {
+			// A Unix socket's file goes with it, unless a successor's
+			// socket has taken the path meanwhile.
+			if err := a.file.Remove(); err != nil {
+				l.log.Error("reactor: socket file not removed", "err", err)
+			}
+		}
 		return
 	}
 	if c.kind == kindPacket {

@@ -39,10 +39,20 @@ func New(opts ...Option) (*Loop, error) {
 // the cause, which names its package ("reactor: closed", "bind: ...").
 
 // Listen starts accepting connections on a TCP address ("tcp", "tcp4" or
-// "tcp6") and makes a handler for each with f. It returns the bound address,
+// "tcp6") or a Unix socket ("unix") and makes a handler for each with f. It returns the bound address,
 // so "127.0.0.1:0" works. A host left empty (":7007") listens on every
 // address, IPv6 and IPv4 alike where the system has IPv6, as package net
 // does. It is safe from any goroutine, the loop's own included.
+//
+// "unix" listens on a Unix domain socket: a path, the same path written
+// "unix:///path", or on Linux an abstract name ("@name", no file). The
+// address returned is a *net.UnixAddr. A stale socket file at the path
+// (nothing listens there) is removed first; a live server's socket, or
+// anything that is not a socket, makes Listen fail (EADDRINUSE) and is left
+// alone. Shutdown removes the file, unless another socket has taken the
+// path since. With several loops one socket accepts and hands connections
+// over (WithBalance; BalanceReusePort means round robin here). Dial takes
+// the same addresses.
 func (r *Loop) Listen(network, address string, f Factory) (net.Addr, error) {
 	if f == nil {
 		return nil, fmt.Errorf("listen %s %s: %w", network, address, ErrNilFactory)
@@ -64,7 +74,9 @@ func (r *Loop) Listen(network, address string, f Factory) (net.Addr, error) {
 // is safe from any goroutine, the loop's own included; a handler that will
 // talk to the new connection directly dials with DialSameLoop. A connect
 // still in progress when Shutdown begins is abandoned (HandleClose sees
-// ErrShutdown). Not every backend can dial.
+// ErrShutdown). Not every backend can dial. "unix" takes what Listen does
+// (a path, "unix:///path", "@name"); a Unix connect is refused at once, not
+// later as TCP's is, and HandleClose hears that refusal all the same.
 func (r *Loop) Dial(network, address string, f Factory) error {
 	if f == nil {
 		return fmt.Errorf("dial %s %s: %w", network, address, ErrNilFactory)

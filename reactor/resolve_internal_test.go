@@ -1,8 +1,11 @@
 package reactor
 
 import (
+	"errors"
+	"strings"
 	"testing"
 
+	"github.com/edgeloop/edgeloop/internal/unixsock"
 	"golang.org/x/sys/unix"
 )
 
@@ -50,6 +53,42 @@ func TestResolveAnyHostIsDualStack(t *testing.T) {
 			}
 			if (v == 1) != tc.v6only {
 				t.Fatalf("IPV6_V6ONLY = %d on the %s socket for %q, want %v (as package net)", v, tc.network, tc.address, tc.v6only)
+			}
+		})
+	}
+}
+
+// TestResolveUnix: "unix" takes a path, the same path as "unix:///path",
+// and an abstract "@name", and refuses what does not fit in sun_path
+// rather than truncating it.
+func TestResolveUnix(t *testing.T) {
+	long := "/tmp/" + strings.Repeat("x", 120)
+	for _, tc := range []struct {
+		address, want string
+		wantErr       error
+	}{
+		{"/run/el.sock", "/run/el.sock", nil},
+		{"unix:///run/el.sock", "/run/el.sock", nil},
+		{"rel.sock", "rel.sock", nil},
+		{"@el", "@el", nil},
+		{"unix://@el", "@el", nil},
+		{long, "", unixsock.ErrPathTooLong},
+		{"unix://" + long, "", unixsock.ErrPathTooLong},
+	} {
+		t.Run(tc.address[:min(len(tc.address), 24)], func(t *testing.T) {
+			sa, domain, err := resolve("unix", tc.address)
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("resolve(unix, %q) = %v, %v; want %v", tc.address, sa, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			ua, ok := sa.(*unix.SockaddrUnix)
+			if !ok || domain != unix.AF_UNIX || ua.Name != tc.want {
+				t.Fatalf("resolve(unix, %q) = %#v, domain %d; want %q, AF_UNIX", tc.address, sa, domain, tc.want)
 			}
 		})
 	}

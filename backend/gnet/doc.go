@@ -27,6 +27,20 @@
 // returns reactor.ErrUnsupported, as Dial does: gnet dials only through
 // gnet.Client, a separate engine with its own loops and lifecycle.
 //
+// Unix sockets ("unix": a path or "unix:///path") are gnet's
+// "unix://" listeners. gnet removes its listener's path (os.RemoveAll) when
+// it starts and when it stops, which would take a live server's socket, or
+// a successor's. So Listen first applies the native loop's stale-file check
+// (internal/unixsock), then has gnet bind a fresh name beside the path and
+// links that to the path once gnet has booted: link refuses a path that
+// exists, and gnet's removals find nothing. The path is removed when the
+// engine stops, only if it is still this socket. Connections report the
+// path as LocalAddr and an unnamed *net.UnixAddr as RemoteAddr; a client
+// asking its own socket for the peer (getpeername) gets the name gnet
+// bound, ".el" and 16 hex digits beside the path, not the path. Linux
+// abstract names ("@name") are refused: gnet would remove a file of that
+// name in the working directory.
+//
 // gnet has no idle timeout that reports to the handler; with
 // reactor.WithIdleTimeout the adapter sweeps from gnet's ticker (OnTick)
 // every timeout/8 and closes, on each connection's own loop, those that

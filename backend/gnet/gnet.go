@@ -17,6 +17,7 @@ import (
 
 	"github.com/edgeloop/edgeloop/internal/sockaddr"
 	"github.com/edgeloop/edgeloop/internal/sockopt"
+	"github.com/edgeloop/edgeloop/internal/unixsock"
 	"github.com/edgeloop/edgeloop/reactor"
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
@@ -42,7 +43,8 @@ type engine struct {
 	err      error // why a gnet engine stopped by itself
 	doneCh   chan struct{}
 	doneOnce sync.Once
-	epoch    time.Time // the origin of activity stamps (monotonic)
+	epoch    time.Time     // the origin of activity stamps (monotonic)
+	made     atomic.Uint64 // connections opened, for their names (String)
 }
 
 // server is one gnet engine and its listener, or its datagram socket (a
@@ -68,11 +70,16 @@ type server struct {
 	// Close), not dying; stopped and Shutdown leave it be.
 	closing atomic.Bool
 	onStop  func() // if set, runs once gnet.Run has returned after booting
-	idle    idleSet
+	// unixPath is a Unix listener's path, bindPath the name gnet bound
+	// (linkUnix), and file the socket file to remove once gnet has stopped.
+	unixPath, bindPath string
+	file               *unixsock.File
+	idle               idleSet
 }
 
 // conn adapts one gnet.Conn to reactor.Conn.
 type conn struct {
+	id       uint64 // its number among the engine's connections, for String
 	gc       gnet.Conn
 	s        *server
 	h        reactor.Handler
@@ -106,6 +113,8 @@ func (e *engine) Listen(network, address string, f reactor.Factory) (net.Addr, e
 	}
 	switch network {
 	case "tcp", "tcp4", "tcp6":
+	case "unix":
+		return e.listenUnix(unixsock.Path(address), f)
 	default:
 		return nil, fmt.Errorf("%w: network %q", reactor.ErrUnsupported, network)
 	}
@@ -140,6 +149,44 @@ func (e *engine) Listen(network, address string, f reactor.Factory) (net.Addr, e
 	return s.bound, nil
 }
 
+// listenUnix serves f on the Unix socket at path. gnet removes its
+// listener's path (os.RemoveAll) before it binds, which would take a live
+// server's path, and again when it stops, which would take a successor's.
+// So the stale check runs first, and gnet binds a fresh name beside path
+// that OnBoot links to path (link refuses a path that exists) and then
+// unlinks: gnet's removals find nothing, and the run goroutine removes
+// path once gnet has stopped, only if it is still this socket. With
+// several loops gnet's main reactor accepts and spreads the connections
+// (gnet turns SO_REUSEPORT off for Unix sockets).
+func (e *engine) listenUnix(path string, f reactor.Factory) (net.Addr, error) {
+	if unixsock.Abstract(path) {
+		// gnet would RemoveAll a file named "@name" in the working
+		// directory, at start and at stop.
+		return nil, fmt.Errorf("%w: abstract Unix socket names on gnet", reactor.ErrUnsupported)
+	}
+	if _, err := unixsock.Sockaddr(path); err != nil {
+		return nil, err
+	}
+	if err := unixsock.Prepare(path); err != nil {
+		return nil, err
+	}
+	tmp, err := unixsock.Sibling(path)
+	if err != nil {
+		return nil, err
+	}
+	s := e.newServer(path)
+	s.f = f
+	s.unixPath, s.bindPath = path, tmp
+	err = e.run(s, s, "unix://"+tmp,
+		gnet.WithNumEventLoop(e.cfg.Loops),
+		gnet.WithReusePort(false),
+		gnet.WithTicker(e.cfg.IdleTimeout > 0))
+	if err != nil {
+		return nil, err
+	}
+	return s.bound, nil
+}
+
 // newServer makes a server for address, not yet running.
 func (e *engine) newServer(address string) *server {
 	return &server{e: e, addr: address, fd: -1, booted: make(chan struct{}), ran: make(chan struct{})}
@@ -152,6 +199,12 @@ func (e *engine) run(s *server, eh gnet.EventHandler, protoAddr string, opts ...
 	opts = append(opts, gnet.WithLockOSThread(true), gnet.WithLogger(logger{e.cfg.Logger, s}))
 	go func() {
 		s.runErr = gnet.Run(eh, protoAddr, opts...)
+		if s.bindPath != "" {
+			unix.Unlink(s.bindPath) // if OnBoot never linked it
+			if err := s.file.Remove(); err != nil {
+				e.cfg.Logger.Error("gnet: socket file not removed", "err", err)
+			}
+		}
 		select {
 		case <-s.booted:
 			if s.onStop != nil {
@@ -221,6 +274,11 @@ func (s *server) OnBoot(eng gnet.Engine) gnet.Action {
 	// gnet does not say which port ":0" got; ask the listener itself, here
 	// on gnet's goroutine: the listener's fields are gnet's, and it closes
 	// them from this goroutine when it stops.
+	if s.unixPath != "" {
+		s.bootErr = s.linkUnix()
+		close(s.booted)
+		return gnet.None
+	}
 	fd, err := eng.Dup()
 	if err == nil {
 		var sa unix.Sockaddr
@@ -247,9 +305,27 @@ func (s *server) OnBoot(eng gnet.Engine) gnet.Action {
 	return gnet.None
 }
 
+// linkUnix gives the socket gnet bound at s.bindPath its real path: link
+// fails if anything took the path since Prepare, so a live server's socket
+// is never replaced. It records the file for removal at stop.
+func (s *server) linkUnix() error {
+	if err := unix.Link(s.bindPath, s.unixPath); err != nil {
+		return fmt.Errorf("gnet: %s: %w", s.unixPath, os.NewSyscallError("link", err))
+	}
+	unix.Unlink(s.bindPath)
+	file, err := unixsock.Bound(s.unixPath)
+	if err != nil {
+		unix.Unlink(s.unixPath)
+		return err
+	}
+	s.file = file
+	s.bound = &net.UnixAddr{Name: s.unixPath, Net: "unix"}
+	return nil
+}
+
 // OnOpen makes the connection's handler and consults it.
 func (s *server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
-	g := &conn{gc: gc, s: s}
+	g := &conn{gc: gc, s: s, id: s.e.made.Add(1)}
 	gc.SetContext(g)
 	g.enter()
 	defer g.leave()
@@ -575,6 +651,10 @@ func (g *conn) Fd() int { return -1 }
 // the address the listener was configured with, "127.0.0.1:0" for an
 // ephemeral port.
 func (g *conn) LocalAddr() net.Addr {
+	if g.s.unixPath != "" {
+		// The socket's own name is the one gnet bound (linkUnix).
+		return &net.UnixAddr{Name: g.s.unixPath, Net: "unix"}
+	}
 	if !g.closed && !g.closeReq {
 		if sa, err := unix.Getsockname(g.gc.Fd()); err == nil {
 			return sockaddr.ToNet(sa)
@@ -583,12 +663,26 @@ func (g *conn) LocalAddr() net.Addr {
 	return g.gc.LocalAddr()
 }
 
-// RemoteAddr implements reactor.Conn.
-func (g *conn) RemoteAddr() net.Addr { return g.gc.RemoteAddr() }
+// RemoteAddr implements reactor.Conn. A Unix peer is a *net.UnixAddr,
+// unnamed (Name "") for the usual client, where gnet says "@" on Linux.
+func (g *conn) RemoteAddr() net.Addr {
+	if g.s.unixPath == "" {
+		return g.gc.RemoteAddr()
+	}
+	if !g.closed && !g.closeReq {
+		if sa, err := unix.Getpeername(g.gc.Fd()); err == nil {
+			if a, ok := sockaddr.ToNet(sa).(*net.UnixAddr); ok {
+				return a
+			}
+		}
+	}
+	return &net.UnixAddr{Net: "unix"}
+}
 
-// String implements reactor.Conn.
+// String implements reactor.Conn: its number and its addresses (a Unix
+// socket's peer is unnamed, so the number tells them apart).
 func (g *conn) String() string {
-	return fmt.Sprintf("gnet-conn(%v->%v)", g.gc.RemoteAddr(), g.LocalAddr())
+	return fmt.Sprintf("gnet-conn(#%d %v->%v)", g.id, g.RemoteAddr(), g.LocalAddr())
 }
 
 // Dial implements reactor.Engine; the gnet backend only serves.

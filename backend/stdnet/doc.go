@@ -21,6 +21,15 @@
 // dual-stack and an IPv4 sender is an IPv4 address, as on the native loop.
 // Shutdown closes endpoints at once (HandleClose gets nil).
 //
+// Unix sockets ("unix": a path, "unix:///path", or on Linux "@name") are
+// net.Listen's and net.Dial's, with the native loop's rules for the file
+// (internal/unixsock): a stale one is removed before the bind only when
+// nothing listens, and Shutdown removes it only if it is still the one
+// bound (Go's own unlink-on-close is turned off: it would take a
+// successor's). Graceful close and CloseWrite work on them as on TCP. An
+// unnamed peer's address is a *net.UnixAddr with Name "" (package net
+// writes "@" on Linux).
+//
 // With reactor.WithIdleTimeout, one goroutine per engine sweeps the stream
 // connections every timeout/8 and closes those that moved no byte for the
 // timeout (HandleClose gets reactor.ErrIdleTimeout); each read and write

@@ -8,12 +8,15 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/edgeloop/edgeloop/internal/acceptfail"
 	"github.com/edgeloop/edgeloop/internal/sockopt"
+	"github.com/edgeloop/edgeloop/internal/unixsock"
 	"github.com/edgeloop/edgeloop/reactor"
 	"golang.org/x/sys/unix"
 )
@@ -49,7 +52,9 @@ type netEngine struct {
 	log        *slog.Logger
 	mu         sync.Mutex
 	lns        []net.Listener
+	files      map[net.Listener]*unixsock.File // a Unix listener's socket file, removed at Shutdown
 	conns      map[*netConn]struct{}
+	made       atomic.Uint64             // connections started, for their names (String)
 	eps        map[*netEndpoint]struct{} // datagram endpoints, closed at Shutdown
 	idle       idleSweep
 	epoch      time.Time // the origin of activity stamps (monotonic)
@@ -70,6 +75,7 @@ type netEngine struct {
 // netConn is one connection of the net backend.
 type netConn struct {
 	e    *netEngine
+	id   uint64 // its number among the engine's connections, for String
 	nc   net.Conn
 	mu   sync.Mutex // serializes handler calls and posted functions
 	buf  []byte
@@ -99,11 +105,38 @@ func (e *netEngine) Listen(network, address string, f reactor.Factory) (net.Addr
 	if e.draining {
 		return nil, reactor.ErrClosed
 	}
+	var file *unixsock.File
+	if network == "unix" {
+		// As the native loop: a stale file goes, a live server's stays,
+		// and the file is removed at Shutdown only if it is still ours.
+		address = unixsock.Path(address)
+		if _, err := unixsock.Sockaddr(address); err != nil {
+			return nil, err
+		}
+		if err := unixsock.Prepare(address); err != nil {
+			return nil, err
+		}
+	}
 	ln, err := net.Listen(network, address)
 	if err != nil {
 		return nil, err
 	}
+	if ul, ok := ln.(*net.UnixListener); ok {
+		// Go's Close unlinks the path whatever file is there by then,
+		// a successor's socket included: the File's Remove checks.
+		ul.SetUnlinkOnClose(false)
+		if file, err = unixsock.Bound(address); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
 	e.lns = append(e.lns, ln)
+	if file != nil {
+		if e.files == nil {
+			e.files = make(map[net.Listener]*unixsock.File)
+		}
+		e.files[ln] = file
+	}
 	e.wg.Add(1)
 	go e.acceptLoop(ln, f)
 	return ln.Addr(), nil
@@ -205,7 +238,7 @@ func (e *netEngine) acceptLoop(ln net.Listener, f reactor.Factory) {
 
 // start runs a connection's goroutine; with dial set, it connects first.
 func (e *netEngine) start(nc net.Conn, dial func() (net.Conn, error), f reactor.Factory) error {
-	nx := &netConn{e: e, nc: nc, wake: make(chan struct{}, 1)}
+	nx := &netConn{e: e, nc: nc, wake: make(chan struct{}, 1), id: e.made.Add(1)}
 	nx.active.Store(e.clock())
 	e.mu.Lock()
 	if e.draining {
@@ -225,6 +258,9 @@ func (e *netEngine) start(nc net.Conn, dial func() (net.Conn, error), f reactor.
 // Dial implements reactor.Engine: the connect runs on the connection's
 // goroutine, before the Factory.
 func (e *netEngine) Dial(network, address string, f reactor.Factory) error {
+	if network == "unix" {
+		address = unixsock.Path(address) // "unix:///path" as the native loop takes it
+	}
 	d := func() (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(e.dialCtx, network, address)
@@ -371,7 +407,7 @@ func (nx *netConn) finishGraceful(h reactor.Handler) {
 		nx.finish(h, nil)
 		return
 	}
-	if tc, ok := nx.nc.(*net.TCPConn); ok {
+	if tc, ok := nx.nc.(streamConn); ok {
 		tc.CloseWrite()
 		// Input taken off the socket but never handed over means the peer
 		// was sending just now, even if the socket is empty this instant.
@@ -416,9 +452,17 @@ func (nx *netConn) finishGraceful(h reactor.Handler) {
 	nx.finish(h, nil)
 }
 
+// streamConn is a stream connection with a write side of its own to shut
+// and a descriptor to ask: *net.TCPConn and *net.UnixConn alike.
+type streamConn interface {
+	net.Conn
+	syscall.Conn
+	CloseWrite() error
+}
+
 // discardNow reads and drops what tc has queued, without blocking. It
 // reports whether there was any and whether the peer's FIN came with it.
-func discardNow(tc *net.TCPConn, buf []byte) (unread, eof bool) {
+func discardNow(tc syscall.Conn, buf []byte) (unread, eof bool) {
 	rc, err := tc.SyscallConn()
 	if err != nil {
 		return false, false
@@ -445,7 +489,7 @@ const lingerPoll = 2 * time.Millisecond
 
 // unsentTCP returns how many bytes tc's kernel send queue still holds, or 0
 // if it cannot tell.
-func unsentTCP(tc *net.TCPConn) int {
+func unsentTCP(tc syscall.Conn) int {
 	rc, err := tc.SyscallConn()
 	if err != nil {
 		return 0
@@ -546,7 +590,7 @@ func (nx *netConn) CloseWrite() error {
 	if nx.closed {
 		return reactor.ErrClosed
 	}
-	if tc, ok := nx.nc.(*net.TCPConn); ok {
+	if tc, ok := nx.nc.(streamConn); ok {
 		return tc.CloseWrite()
 	}
 	return reactor.ErrUnsupported
@@ -598,7 +642,7 @@ func (nx *netConn) LocalAddr() net.Addr {
 	if nx.nc == nil {
 		return nil
 	}
-	return nx.nc.LocalAddr()
+	return unnamed(nx.nc.LocalAddr())
 }
 
 // RemoteAddr implements reactor.Conn; nil if the connection never opened.
@@ -606,7 +650,24 @@ func (nx *netConn) RemoteAddr() net.Addr {
 	if nx.nc == nil {
 		return nil
 	}
-	return nx.nc.RemoteAddr()
+	return unnamed(nx.nc.RemoteAddr())
+}
+
+// unnamed gives a Unix address as the other backends do: never nil, and
+// Name "" for an unnamed socket, which package net calls "@" on Linux (its
+// way of writing an abstract name's leading NUL) or gives as a nil
+// *net.UnixAddr.
+func unnamed(a net.Addr) net.Addr {
+	ua, ok := a.(*net.UnixAddr)
+	switch {
+	case !ok:
+		return a
+	case ua == nil:
+		return &net.UnixAddr{Net: "unix"}
+	case ua.Name == "@" && runtime.GOOS == "linux":
+		return &net.UnixAddr{Net: ua.Net}
+	}
+	return ua
 }
 
 // Fd implements reactor.Conn: the socket belongs to package net, so -1.
@@ -617,9 +678,10 @@ func (nx *netConn) Fd() int { return -1 }
 // one Conn method that is safe from another connection's handler.
 func (nx *netConn) Wake() { nx.kick() }
 
-// String implements reactor.Conn.
+// String implements reactor.Conn: its number and its addresses (a Unix
+// socket's peer is unnamed, so the number tells them apart).
 func (nx *netConn) String() string {
-	return fmt.Sprintf("net-conn(%v->%v)", nx.RemoteAddr(), nx.LocalAddr())
+	return fmt.Sprintf("net-conn(#%d %v->%v)", nx.id, nx.RemoteAddr(), nx.LocalAddr())
 }
 
 // Err implements reactor.Engine. The net engine does not die by itself: an
@@ -652,6 +714,9 @@ func (e *netEngine) Shutdown(ctx context.Context) error {
 	e.deadline, _ = ctx.Deadline()
 	for _, ln := range e.lns {
 		ln.Close()
+		if err := e.files[ln].Remove(); err != nil {
+			e.log.Error("stdnet: socket file not removed", "err", err)
+		}
 	}
 	conns := make([]*netConn, 0, len(e.conns))
 	for nx := range e.conns {

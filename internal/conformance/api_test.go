@@ -139,7 +139,7 @@ func TestDialFactoryConn(t *testing.T) {
 // connection of each loop was "conn(fd=N gen=3)" alike.
 func TestConnStringUnique(t *testing.T) {
 	const maxConns = 64
-	ForEachBackend(t, ConnString, func(t *testing.T, backend string) {
+	ForEachTransport(t, ConnString, func(t *testing.T, backend string, tr Transport) {
 		type seen struct {
 			name string
 			g    uint64
@@ -148,7 +148,7 @@ func TestConnStringUnique(t *testing.T) {
 		p := &probe{}
 		mk := p.echo(echo.DefaultCap)
 		l := NewLoop(t, backend, 2)
-		addr := Listen(t, l, func(c reactor.Conn) reactor.Handler {
+		addr := ListenOn(t, l, tr, func(c reactor.Conn) reactor.Handler {
 			seenCh <- seen{c.String(), goid()}
 			return mk(c)
 		})
@@ -156,7 +156,7 @@ func TestConnStringUnique(t *testing.T) {
 		loops := make(map[uint64]int)
 		i := 0
 		for ; i < maxConns && len(loops) < 2; i++ {
-			c, err := Dial(addr)
+			c, err := DialStream(addr)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -193,14 +193,19 @@ func TestConnStringUnique(t *testing.T) {
 // join the port's group: gnet with two loops used to join the first
 // server's group and take half its connections.
 func TestListenPortInUse(t *testing.T) {
-	ForEachBackend(t, PortInUse, func(t *testing.T, backend string) {
+	ForEachTransport(t, PortInUse, func(t *testing.T, backend string, tr Transport) {
 		for _, tc := range []struct{ first, second int }{{1, 1}, {2, 2}, {1, 2}, {2, 1}} {
 			t.Run(fmt.Sprintf("loops=%d,%d", tc.first, tc.second), func(t *testing.T) {
-				_, addr := Start(t, backend, tc.first, echo.New)
+				_, addr := StartOn(t, backend, tr, tc.first, echo.New)
 				l2 := NewLoop(t, backend, tc.second)
-				a, err := l2.Listen("tcp", addr, echo.New)
+				network, _ := Split(addr)
+				a, err := l2.Listen(network, addr, echo.New)
 				if !errors.Is(err, syscall.EADDRINUSE) {
 					t.Errorf("second Listen on %s = %v, %v; want EADDRINUSE", addr, a, err)
+				}
+				// The first server still serves: the second took nothing.
+				if err := Exchange(Connect(t, addr), []byte("still here"), nil, time.Now().Add(10*time.Second)); err != nil {
+					t.Errorf("the first server after the second Listen: %v", err)
 				}
 			})
 		}

@@ -62,7 +62,18 @@ func (n *churnCounter) factory(c reactor.Conn) reactor.Handler {
 // with an RST for three cycles in four, so that no TIME_WAIT builds up,
 // and with a FIN from 127.0.0.2 to 127.0.0.9 for the fourth, whose
 // TIME_WAIT sockets then spread over eight source addresses' ports.
+//
+// Over a Unix socket (addr "unix:///path") every cycle just closes: there
+// is neither RST nor TIME_WAIT.
 func churnOnce(addr string, i int) error {
+	if network, _ := Split(addr); network == "unix" {
+		c, err := DialStream(addr)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return Exchange(c, []byte(fmt.Sprintf("cycle %d\n", i)), nil, time.Now().Add(10*time.Second))
+	}
 	d := net.Dialer{Timeout: DialTimeout}
 	graceful := i%4 == 3
 	if graceful {
@@ -97,8 +108,8 @@ func (s churnState) String() string {
 
 // settle waits until the server has closed every connection it opened
 // (cycles of them) and the goroutines and descriptors have come down to
-// at most base's, then measures.
-func settle(t *testing.T, n *churnCounter, cycles int64, base *churnState) churnState {
+// at most base's, taken after warm cycles, then measures.
+func settle(t *testing.T, n *churnCounter, cycles, warm int64, base *churnState) churnState {
 	t.Helper()
 	WaitFor(t, 30*time.Second, fmt.Sprintf("the server to close all %d connections", cycles), func() bool {
 		return n.opened.Load() == cycles && n.closed.Load() == cycles
@@ -111,7 +122,7 @@ func settle(t *testing.T, n *churnCounter, cycles int64, base *churnState) churn
 	}
 	if !Poll(10*time.Second, measure) {
 		t.Errorf("after %d cycles: %d fds, %d goroutines; after %d: %d fds, %d goroutines",
-			churnWarm, base.fds, base.goroutines, cycles, s.fds, s.goroutines)
+			warm, base.fds, base.goroutines, cycles, s.fds, s.goroutines)
 	}
 	runtime.GC()
 	runtime.GC() // the second collection frees what the first one's finalizers released
@@ -128,12 +139,13 @@ func settle(t *testing.T, n *churnCounter, cycles int64, base *churnState) churn
 // and goroutines and a live heap within churnHeapBound; after Shutdown,
 // the descriptors and goroutines it had before the Loop.
 func TestChurn(t *testing.T) {
-	ForEachBackend(t, Churn, func(t *testing.T, backend string) {
+	ForEachTransport(t, Churn, func(t *testing.T, backend string, tr Transport) {
+		cycles, warm := int64(churnCycles), int64(churnWarm)
 		warmNetpoll(t)
 		ignore := goleak.IgnoreCurrent()
 		before := fdMark(t, &probe{}, 0)
 		n := &churnCounter{}
-		l, addr := Start(t, backend, 2, n.factory)
+		l, addr := StartOn(t, backend, tr, 2, n.factory)
 
 		start := time.Now()
 		run := func(from, upTo int64) {
@@ -164,16 +176,16 @@ func TestChurn(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		run(0, churnWarm)
-		base := settle(t, n, churnWarm, nil)
-		run(churnWarm, churnCycles)
+		run(0, warm)
+		base := settle(t, n, warm, warm, nil)
+		run(warm, cycles)
 		elapsed := time.Since(start)
-		end := settle(t, n, churnCycles, &base)
+		end := settle(t, n, cycles, warm, &base)
 		t.Logf("%d connect/close cycles in %v (%.0f/s); after %d: %v; after %d: %v",
-			churnCycles, elapsed.Round(time.Millisecond), float64(churnCycles)/elapsed.Seconds(), churnWarm, base, churnCycles, end)
+			cycles, elapsed.Round(time.Millisecond), float64(cycles)/elapsed.Seconds(), warm, base, cycles, end)
 		if end.heap > base.heap+churnHeapBound {
 			t.Errorf("live heap grew by %d KiB from cycle %d to %d, more than the %d KiB allowed",
-				(end.heap-base.heap)>>10, churnWarm, churnCycles, churnHeapBound>>10)
+				(end.heap-base.heap)>>10, warm, cycles, churnHeapBound>>10)
 		}
 
 		ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)

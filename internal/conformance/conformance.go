@@ -81,10 +81,19 @@ const (
 	HalfCloseServer  Behaviour = "half-close-server" // the handler's CloseWrite: the peer reads all, then EOF, and can still send
 	HalfCloseLarge   Behaviour = "half-close-large"  // ... after an answer larger than the socket takes at once
 	Churn            Behaviour = "churn"             // 20 000 connect/close cycles: no growth in fds, goroutines or heap
+	UnixPath         Behaviour = "unix-path"         // Listen("unix"): a stale socket file goes; a live one, a non-socket, a long path are refused
+	UnixRemove       Behaviour = "unix-remove"       // Shutdown removes the socket file, never a successor's
+	UnixSpread       Behaviour = "unix-spread"       // with several loops, a Unix listener's connections reach them all
+	UnixAddr         Behaviour = "unix-addr"         // a Unix conn's addresses are *net.UnixAddr: the path, and "" for the unnamed peer
+	UnixAbstract     Behaviour = "unix-abstract"     // Linux abstract names ("@name"): served, and no file
+	UnixUnreadEcho   Behaviour = "unix-unread-echo"  // Shutdown over Unix: a peer that sends after it began still reads all its echo, then EOF
 )
 
 // Limits lists, per backend, the behaviours it cannot meet by design and
 // why. It is the one place such exceptions live; SkipIfLimited consults it.
+// A key "NAME/unix" holds what backend NAME cannot meet over Unix sockets
+// only (ForEachTransport consults it; behaviours that mean nothing over
+// Unix sockets on any backend are in UnixLimits).
 // An entry is a design limit of the backend, never a bug: a bug gets a
 // failing test and a fix.
 var Limits = map[string]map[Behaviour]string{
@@ -106,6 +115,13 @@ var Limits = map[string]map[Behaviour]string{
 			"queue drains, so after an answer larger than the socket takes at once the " +
 			"handler cannot know when to shut its write side (the test's handler got " +
 			"\"CloseWrite with output queued in gnet\", and its error close dropped the rest)",
+		UnixUnreadEcho: "gnet's Engine.Stop closes every connection at once, with whatever " +
+			"input it has not read: closing a Unix socket with unread input makes the " +
+			"peer's read fail with ECONNRESET after the queued data (the peer got its 24 " +
+			"KiB, then \"connection reset by peer\" instead of EOF)",
+		UnixAbstract: "gnet removes its Unix listener's path (os.RemoveAll) at start and " +
+			"stop, and for \"@name\" that is a file of that name in the working " +
+			"directory: Listen refuses abstract names (ErrUnsupported)",
 		DialOut:        dialLimit,
 		PacketDial:     dialLimit,
 		PendingConnect: dialLimit,

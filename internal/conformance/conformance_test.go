@@ -34,8 +34,8 @@ func seed(t *testing.T) uint64 {
 // TestEchoManyConns: manyConns clients at once each send 1 B to 64 KiB of
 // random data in random chunks and read it back concurrently, byte-exact.
 func TestEchoManyConns(t *testing.T) {
-	ForEachBackend(t, EchoMany, func(t *testing.T, backend string) {
-		_, addr := Start(t, backend, 2, echo.New)
+	ForEachTransport(t, EchoMany, func(t *testing.T, backend string, tr Transport) {
+		_, addr := StartOn(t, backend, tr, 2, echo.New)
 		s := seed(t)
 		deadline := time.Now().Add(60 * time.Second)
 		errs := make(chan error, manyConns)
@@ -49,7 +49,7 @@ func TestEchoManyConns(t *testing.T) {
 				r := rand.New(rand.NewPCG(s, uint64(i)))
 				payload := Payload(r.Uint64(), 1+r.IntN(64<<10))
 				total.Add(int64(len(payload)))
-				c, err := Dial(addr)
+				c, err := DialStream(addr)
 				if err != nil {
 					errs <- fmt.Errorf("conn %d: dial: %w", i, err)
 					return
@@ -80,9 +80,9 @@ func TestEchoManyConns(t *testing.T) {
 // TestEchoLarge: one 8 MiB message, far larger than the socket buffers,
 // comes back byte-exact while it is still being written.
 func TestEchoLarge(t *testing.T) {
-	ForEachBackend(t, EchoLarge, func(t *testing.T, backend string) {
-		_, addr := Start(t, backend, 1, echo.New)
-		c := DialTCP(t, addr)
+	ForEachTransport(t, EchoLarge, func(t *testing.T, backend string, tr Transport) {
+		_, addr := StartOn(t, backend, tr, 1, echo.New)
+		c := Connect(t, addr)
 		payload := Payload(seed(t), 8<<20)
 		if err := Exchange(c, payload, nil, time.Now().Add(60*time.Second)); err != nil {
 			t.Fatal(err)
@@ -94,14 +94,14 @@ func TestEchoLarge(t *testing.T) {
 // get exactly those N bytes and then EOF, and the server's handler must
 // close its connection as one it asked to close (nil error).
 func TestHalfClose(t *testing.T) {
-	ForEachBackend(t, HalfClose, func(t *testing.T, backend string) {
+	ForEachTransport(t, HalfClose, func(t *testing.T, backend string, tr Transport) {
 		p := &probe{}
-		_, addr := Start(t, backend, 1, p.echo(echo.DefaultCap))
+		_, addr := StartOn(t, backend, tr, 1, p.echo(echo.DefaultCap))
 		s := seed(t)
 		for i, n := range []int{0, 1, 64<<10 + 1, 4 << 20} {
 			t.Run(fmt.Sprintf("size=%d", n), func(t *testing.T) {
 				closedBefore := p.closed.Load()
-				c := DialTCP(t, addr)
+				c := Connect(t, addr)
 				payload := Payload(s+uint64(i), n)
 				c.SetDeadline(time.Now().Add(30 * time.Second))
 				werr := make(chan error, 1)
@@ -134,16 +134,16 @@ func TestHalfClose(t *testing.T) {
 // 0) gets that connection closed on the server, and the loop keeps serving
 // the other connections and new ones.
 func TestPeerReset(t *testing.T) {
-	ForEachBackend(t, PeerReset, func(t *testing.T, backend string) {
+	ForEachTransport(t, PeerReset, func(t *testing.T, backend string, tr Transport) {
 		p := &probe{}
-		_, addr := Start(t, backend, 1, p.echo(echo.DefaultCap))
+		_, addr := StartOn(t, backend, tr, 1, p.echo(echo.DefaultCap))
 		s := seed(t)
-		other := DialTCP(t, addr)
+		other := Connect(t, addr)
 		if err := Exchange(other, Payload(s, 4096), nil, time.Now().Add(10*time.Second)); err != nil {
 			t.Fatalf("other connection before the reset: %v", err)
 		}
 
-		victim := DialTCP(t, addr)
+		victim := Connect(t, addr)
 		victim.SetDeadline(time.Now().Add(30 * time.Second))
 		stream := Payload(s+1, 4<<20)
 		wdone := make(chan struct{})
@@ -154,10 +154,9 @@ func TestPeerReset(t *testing.T) {
 		if err := ReadExactly(victim, stream[:64<<10]); err != nil {
 			t.Fatalf("victim, before the reset: %v", err)
 		}
-		if err := victim.SetLinger(0); err != nil {
+		if err := Reset(victim); err != nil { // RST, with data in flight both ways (Unix: see Reset)
 			t.Fatal(err)
 		}
-		victim.Close() // RST, with data in flight both ways
 		<-wdone
 
 		WaitFor(t, 10*time.Second, "the server to close the reset connection", func() bool {
@@ -171,7 +170,7 @@ func TestPeerReset(t *testing.T) {
 		if err := Exchange(other, Payload(s+2, 256<<10), nil, time.Now().Add(10*time.Second)); err != nil {
 			t.Errorf("other connection after the reset: %v", err)
 		}
-		if err := Exchange(DialTCP(t, addr), Payload(s+3, 256<<10), nil, time.Now().Add(10*time.Second)); err != nil {
+		if err := Exchange(Connect(t, addr), Payload(s+3, 256<<10), nil, time.Now().Add(10*time.Second)); err != nil {
 			t.Errorf("new connection after the reset: %v", err)
 		}
 	})
@@ -219,10 +218,10 @@ func TestBackpressure(t *testing.T) {
 		capBytes = 256 << 10
 		limit    = 64 << 20
 	)
-	ForEachBackend(t, Backpressure, func(t *testing.T, backend string) {
+	ForEachTransport(t, Backpressure, func(t *testing.T, backend string, tr Transport) {
 		p := &probe{}
-		_, addr := Start(t, backend, 1, p.echo(capBytes))
-		c := DialTCP(t, addr)
+		_, addr := StartOn(t, backend, tr, 1, p.echo(capBytes))
+		c := Connect(t, addr)
 		// Small client buffers so that the kernel holds little on our side:
 		// what the writer gets through is mostly what the server took.
 		c.SetReadBuffer(64 << 10)
@@ -241,7 +240,7 @@ func TestBackpressure(t *testing.T) {
 		t.Logf("writer stuck after %d bytes; max Pending %d, cap %d", written, p.maxPending.Load(), capBytes)
 
 		// The loop itself is not stuck behind that connection.
-		if err := Exchange(DialTCP(t, addr), chunk, nil, time.Now().Add(10*time.Second)); err != nil {
+		if err := Exchange(Connect(t, addr), chunk, nil, time.Now().Add(10*time.Second)); err != nil {
 			t.Errorf("another connection while one is held back: %v", err)
 		}
 	})
@@ -252,11 +251,11 @@ func TestBackpressure(t *testing.T) {
 // ErrShutdown, and Shutdown returns ctx.Err() promptly.
 func TestShutdownDeadline(t *testing.T) {
 	const grace = 500 * time.Millisecond
-	ForEachBackend(t, ShutdownDeadline, func(t *testing.T, backend string) {
+	ForEachTransport(t, ShutdownDeadline, func(t *testing.T, backend string, tr Transport) {
 		SkipIfLimited(t, backend, Backpressure) // the peer must be held back first
 		p := &probe{}
-		l, addr := Start(t, backend, 1, p.echo(256<<10))
-		c := DialTCP(t, addr)
+		l, addr := StartOn(t, backend, tr, 1, p.echo(256<<10))
+		c := Connect(t, addr)
 		c.SetReadBuffer(64 << 10)
 		c.SetWriteBuffer(64 << 10)
 		if _, stuck, err := fillUntilStuck(c, Payload(seed(t), 64<<10), 64<<20, 30*time.Second); err != nil || !stuck {
@@ -300,11 +299,11 @@ func TestShutdownDeadline(t *testing.T) {
 // the same loop, and new ones, go on echoing.
 func TestHandlerError(t *testing.T) {
 	const poison = 0xff
-	ForEachBackend(t, HandlerError, func(t *testing.T, backend string) {
+	ForEachTransport(t, HandlerError, func(t *testing.T, backend string, tr Transport) {
 		p := &probe{}
-		_, addr := Start(t, backend, 1, p.testEcho(1<<20, poison))
+		_, addr := StartOn(t, backend, tr, 1, p.testEcho(1<<20, poison))
 		clean := bytes.Repeat([]byte("0123456789abcdef"), 4096)
-		good, bad := DialTCP(t, addr), DialTCP(t, addr)
+		good, bad := Connect(t, addr), Connect(t, addr)
 		for _, c := range []net.Conn{good, bad} {
 			if err := Exchange(c, clean, nil, time.Now().Add(10*time.Second)); err != nil {
 				t.Fatalf("before the poison: %v", err)
@@ -328,7 +327,7 @@ func TestHandlerError(t *testing.T) {
 		if err := Exchange(good, clean, nil, time.Now().Add(10*time.Second)); err != nil {
 			t.Errorf("good connection after the other failed: %v", err)
 		}
-		if err := Exchange(DialTCP(t, addr), clean, nil, time.Now().Add(10*time.Second)); err != nil {
+		if err := Exchange(Connect(t, addr), clean, nil, time.Now().Add(10*time.Second)); err != nil {
 			t.Errorf("new connection after the other failed: %v", err)
 		}
 	})
@@ -340,7 +339,7 @@ func TestHandlerError(t *testing.T) {
 // (if not nil) and shuts c's write side. It checks that Shutdown returns
 // nil and that the port then refuses connections, and returns what was
 // read and the read's error.
-func shutdownWhileReading(t *testing.T, l *reactor.Loop, addr string, c *net.TCPConn, writerDone <-chan error) ([]byte, error) {
+func shutdownWhileReading(t *testing.T, l *reactor.Loop, addr string, c Conn, writerDone <-chan error) ([]byte, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()
@@ -362,7 +361,11 @@ func shutdownWhileReading(t *testing.T, l *reactor.Loop, addr string, c *net.TCP
 	case <-time.After(ShutdownTimeout + 5*time.Second):
 		t.Fatal("Shutdown did not return")
 	}
-	if nc, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+	network, address := Split(addr)
+	if _, err := os.Stat(address); network == "unix" && err == nil {
+		t.Errorf("the socket file %s is still there after Shutdown", address)
+	}
+	if nc, err := net.DialTimeout(network, address, time.Second); err == nil {
 		nc.Close()
 		t.Errorf("dial after Shutdown succeeded: the listener is still open")
 	}
@@ -385,14 +388,18 @@ func shrinkSendBuffer(c reactor.Conn) {
 // buffers are small), Shutdown starts and the client reads: it must get
 // exactly its m bytes back, then EOF. Afterwards the port refuses.
 func TestShutdownFlushes(t *testing.T) {
-	const (
-		m        = 2 << 20
-		capBytes = 4 << 20 // more than m: the handler reads all of it
-	)
-	ForEachBackend(t, ShutdownFlush, func(t *testing.T, backend string) {
+	const capBytes = 4 << 20 // more than m: the handler reads all of it
+	ForEachTransport(t, ShutdownFlush, func(t *testing.T, backend string, tr Transport) {
+		m := 2 << 20
+		if tr == Unix {
+			// A Unix socket's buffers hold about 200 KiB a direction,
+			// where loopback TCP's grow to megabytes: the net backend,
+			// whose Write blocks, stops reading once they are full.
+			m = 128 << 10
+		}
 		p := &probe{onOpen: shrinkSendBuffer}
-		l, addr := Start(t, backend, 1, p.testEcho(capBytes, -1))
-		c := DialTCP(t, addr)
+		l, addr := StartOn(t, backend, tr, 1, p.testEcho(capBytes, -1))
+		c := Connect(t, addr)
 		c.SetReadBuffer(32 << 10)
 		payload := Payload(seed(t), m)
 		c.SetWriteDeadline(time.Now().Add(10 * time.Second))
@@ -400,7 +407,7 @@ func TestShutdownFlushes(t *testing.T) {
 			t.Fatalf("write: %v", err)
 		}
 		WaitFor(t, 10*time.Second, fmt.Sprintf("the server to read all %d bytes", m), func() bool {
-			return p.read.Load() == m
+			return p.read.Load() == int64(m)
 		})
 		t.Logf("at Shutdown the handler held %d of the %d bytes it read", p.pending.Load(), m)
 
@@ -436,11 +443,11 @@ func TestShutdownLingersOnSendingPeer(t *testing.T) {
 		m        = 8 << 20
 		capBytes = 16 << 20 // more than m: only the kernel stops the server reading
 	)
-	ForEachBackend(t, ShutdownLinger, func(t *testing.T, backend string) {
+	ForEachTransport(t, ShutdownLinger, func(t *testing.T, backend string, tr Transport) {
 		SkipIfLimited(t, backend, ShutdownFlush)
 		p := &probe{}
-		l, addr := Start(t, backend, 1, p.testEcho(capBytes, -1))
-		c := DialTCP(t, addr)
+		l, addr := StartOn(t, backend, tr, 1, p.testEcho(capBytes, -1))
+		c := Connect(t, addr)
 		c.SetReadBuffer(32 << 10)
 		payload := Payload(seed(t), m)
 		c.SetWriteDeadline(time.Now().Add(30 * time.Second))
@@ -452,8 +459,12 @@ func TestShutdownLingersOnSendingPeer(t *testing.T) {
 		// Either the handler holds output (it reads on: cap > m) or its
 		// writes are blocked (the net backend's Write blocks instead of
 		// queueing), with a good part of the input read.
+		enough := int64(512 << 10)
+		if tr == Unix {
+			enough = 128 << 10 // as in TestShutdownFlushes: small Unix socket buffers
+		}
 		WaitFor(t, 10*time.Second, "the server to read input and hold output", func() bool {
-			return p.read.Load() >= 512<<10 && p.pending.Load() > 0
+			return p.read.Load() >= enough && p.pending.Load() > 0
 		})
 		t.Logf("at Shutdown the server had read %d of %d bytes; handler Pending %d", p.read.Load(), m, p.pending.Load())
 
@@ -475,10 +486,10 @@ func TestShutdownLingersOnSendingPeer(t *testing.T) {
 // TestShutdownIdle: Shutdown with a listener and no connections returns nil
 // at once (well under a second).
 func TestShutdownIdle(t *testing.T) {
-	ForEachBackend(t, ShutdownIdle, func(t *testing.T, backend string) {
+	ForEachTransport(t, ShutdownIdle, func(t *testing.T, backend string, tr Transport) {
 		for _, loops := range []int{1, 2} {
 			t.Run(fmt.Sprintf("loops=%d", loops), func(t *testing.T) {
-				l, _ := Start(t, backend, loops, echo.New)
+				l, _ := StartOn(t, backend, tr, loops, echo.New)
 				ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 				defer cancel()
 				start := time.Now()
@@ -515,7 +526,7 @@ func warmNetpoll(t *testing.T) {
 // closed, the process has the descriptors and goroutines it had before
 // the Loop was made.
 func TestNoLeaks(t *testing.T) {
-	ForEachBackend(t, NoLeaks, func(t *testing.T, backend string) {
+	ForEachTransport(t, NoLeaks, func(t *testing.T, backend string, tr Transport) {
 		warmNetpoll(t)
 		ignore := goleak.IgnoreCurrent()
 		before, err := CountFDs()
@@ -523,11 +534,11 @@ func TestNoLeaks(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		l, addr := Start(t, backend, 2, echo.New)
+		l, addr := StartOn(t, backend, tr, 2, echo.New)
 		s := seed(t)
-		conns := make([]*net.TCPConn, 20)
+		conns := make([]Conn, 20)
 		for i := range conns {
-			conns[i] = DialTCP(t, addr)
+			conns[i] = Connect(t, addr)
 			if err := Exchange(conns[i], Payload(s+uint64(i), 64<<10), nil, time.Now().Add(10*time.Second)); err != nil {
 				t.Fatalf("conn %d: %v", i, err)
 			}
@@ -616,9 +627,9 @@ func closeAndReuse(t *testing.T, backend string, loops int, opts ...reactor.Opti
 // accepted (accept until EAGAIN) and echo.
 func TestAcceptBurst(t *testing.T) {
 	const burst = 200
-	ForEachBackend(t, AcceptBurst, func(t *testing.T, backend string) {
+	ForEachTransport(t, AcceptBurst, func(t *testing.T, backend string, tr Transport) {
 		p := &probe{}
-		l, addr := Start(t, backend, 1, p.echo(echo.DefaultCap))
+		l, addr := StartOn(t, backend, tr, 1, p.echo(echo.DefaultCap))
 
 		// Hold the loop (on backends whose Post runs on it) while the
 		// kernel completes every handshake into the backlog.
@@ -635,7 +646,7 @@ func TestAcceptBurst(t *testing.T) {
 			t.Fatal("the posted function did not run")
 		}
 
-		conns := make([]*net.TCPConn, burst)
+		conns := make([]Conn, burst)
 		errs := make([]error, burst)
 		go1 := make(chan struct{})
 		var wg sync.WaitGroup
@@ -644,7 +655,7 @@ func TestAcceptBurst(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-go1
-				conns[i], errs[i] = Dial(addr)
+				conns[i], errs[i] = DialStream(addr)
 			}()
 		}
 		close(go1)
@@ -686,9 +697,9 @@ func TestAcceptBurst(t *testing.T) {
 // back), a 64-byte ping-pong on another connection of the same loop keeps a
 // p99 round trip under pingP99Bound.
 func TestFairness(t *testing.T) {
-	ForEachBackend(t, Fairness, func(t *testing.T, backend string) {
-		_, addr := Start(t, backend, 1, echo.New)
-		flood, ping := DialTCP(t, addr), DialTCP(t, addr)
+	ForEachTransport(t, Fairness, func(t *testing.T, backend string, tr Transport) {
+		_, addr := StartOn(t, backend, tr, 1, echo.New)
+		flood, ping := Connect(t, addr), Connect(t, addr)
 		s := seed(t)
 		if err := Exchange(ping, Payload(s, 64), nil, time.Now().Add(10*time.Second)); err != nil {
 			t.Fatal(err)
@@ -816,12 +827,35 @@ func TestPostClose(t *testing.T) {
 	})
 }
 
+// refusingAddr returns an address over tr where a connect is refused: a
+// TCP port just closed, or a stale Unix socket file (its listener closed
+// without removing it).
+func refusingAddr(t *testing.T, tr Transport) string {
+	t.Helper()
+	if tr == TCP {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln.Close()
+		return ln.Addr().String()
+	}
+	path := SocketPath(t)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	ln.Close()
+	return "unix://" + path
+}
+
 // TestDial: Loop.Dial to a closed port reports ECONNREFUSED to HandleClose
 // without calling the handler's I/O methods; to an echo listener, a client
 // handler sends a message and gets it back. Backends that cannot dial are
 // in Limits.
 func TestDial(t *testing.T) {
-	ForEachBackend(t, DialOut, func(t *testing.T, backend string) {
+	ForEachTransport(t, DialOut, func(t *testing.T, backend string, tr Transport) {
 		l := NewLoop(t, backend, 1)
 		wait := func(t *testing.T, d *dialClient, what string) error {
 			t.Helper()
@@ -835,14 +869,10 @@ func TestDial(t *testing.T) {
 			}
 		}
 
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		closed := ln.Addr().String()
-		ln.Close()
+		closed := refusingAddr(t, tr)
+		network, _ := Split(closed)
 		refused := newDialClient([]byte("x"))
-		if err := l.Dial("tcp", closed, refused.factory); err != nil {
+		if err := l.Dial(network, closed, refused.factory); err != nil {
 			t.Fatalf("Dial returned %v; it should start the connect and report its failure to HandleClose", err)
 		}
 
@@ -856,9 +886,9 @@ func TestDial(t *testing.T) {
 		})
 
 		t.Run("echo", func(t *testing.T) {
-			addr := Listen(t, l, echo.New)
+			addr := ListenOn(t, l, tr, echo.New)
 			d := newDialClient(Payload(seed(t), 256<<10))
-			if err := l.Dial("tcp", addr, d.factory); err != nil {
+			if err := l.Dial(network, addr, d.factory); err != nil {
 				t.Fatalf("Dial: %v", err)
 			}
 			if err := wait(t, d, "dialled echo"); err != nil {

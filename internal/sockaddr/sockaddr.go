@@ -5,13 +5,14 @@ package sockaddr
 
 import (
 	"net"
+	"runtime"
 
 	"golang.org/x/sys/unix"
 )
 
 // ToNet converts a socket address to a net.Addr: a *net.TCPAddr for IPv4 and
 // IPv6 (IPv4-mapped IPv6 addresses stay as they are), a *net.UnixAddr for a
-// Unix socket. Anything else, or nil, gives a nil interface, never a typed
+// Unix socket (Name "" for an unnamed one, as package net). Anything else, or nil, gives a nil interface, never a typed
 // nil inside a non-nil net.Addr.
 func ToNet(sa unix.Sockaddr) net.Addr {
 	switch a := sa.(type) {
@@ -26,7 +27,14 @@ func ToNet(sa unix.Sockaddr) net.Addr {
 		}
 		return ta
 	case *unix.SockaddrUnix:
-		return &net.UnixAddr{Name: a.Name, Net: "unix"}
+		name := a.Name
+		if name == "@" && runtime.GOOS == "linux" {
+			// x/sys writes the leading NUL of an abstract name as '@', so
+			// an unnamed socket (the usual client) comes as a lone "@";
+			// package net calls it "".
+			name = ""
+		}
+		return &net.UnixAddr{Name: name, Net: "unix"}
 	}
 	return nil
 }
