@@ -199,10 +199,12 @@ func (h *Handler) remember(rest []byte) {
 	}
 }
 
-// releaseIn gives the input buffer back to the pool.
+// releaseIn gives the input buffer back, as the Outbox does its own: one
+// that grew past poolMax (a long message gathered over many reads) is
+// dropped, not pooled.
 func (h *Handler) releaseIn() {
 	if h.in != nil {
-		pool.Put(h.in)
+		putBuffer(h.in)
 		h.in, h.seen = nil, 0
 	}
 }
