@@ -78,7 +78,11 @@ func (f Framing) Order(o binary.ByteOrder) Framing {
 func UntilEOF(max int) Framing { return Framing{kind: kindEOF, max: orDefault(max)} }
 
 // Custom frames messages with split, as bufio.Scanner does, with messages
-// and their framing of at most max bytes (max <= 0: DefaultMax).
+// and their framing of at most max bytes (max <= 0: DefaultMax). A split
+// that returns bufio.ErrFinalToken ends the input with no error: its token,
+// if not nil, is the last message, and the connection closes once the
+// replies are sent. Any other error of split closes the connection as a
+// framing error does.
 func Custom(split bufio.SplitFunc, max int) Framing {
 	return Framing{kind: kindCustom, split: split, max: orDefault(max)}
 }
