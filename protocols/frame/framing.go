@@ -229,16 +229,35 @@ func (f Framing) AppendLength(dst []byte, n int) ([]byte, error) {
 	if n < 0 || n > f.max || (f.size < 8 && uint64(n) >= 1<<(8*f.size)) {
 		return dst, fmt.Errorf("%w: %d bytes in %v", ErrTooLong, n, f)
 	}
+	// The two standard orders are called by their concrete types: through
+	// the binary.ByteOrder interface h would escape, and every header (one
+	// per reply) would cost an allocation. n fits in f.size bytes (checked
+	// above), so the header is the low end of its 8-byte encoding.
 	var h [8]byte
+	switch f.order {
+	case binary.BigEndian:
+		binary.BigEndian.PutUint64(h[:], uint64(n))
+		return append(dst, h[8-f.size:]...), nil
+	case binary.LittleEndian:
+		binary.LittleEndian.PutUint64(h[:], uint64(n))
+		return append(dst, h[:f.size]...), nil
+	}
+	return f.appendOther(dst, n), nil
+}
+
+// appendOther is AppendLength for a byte order other than the standard
+// two, through the interface.
+func (f Framing) appendOther(dst []byte, n int) []byte {
+	h := make([]byte, 8)
 	switch f.size {
 	case 1:
 		h[0] = byte(n)
 	case 2:
-		f.order.PutUint16(h[:], uint16(n))
+		f.order.PutUint16(h, uint16(n))
 	case 4:
-		f.order.PutUint32(h[:], uint32(n))
+		f.order.PutUint32(h, uint32(n))
 	default:
-		f.order.PutUint64(h[:], uint64(n))
+		f.order.PutUint64(h, uint64(n))
 	}
-	return append(dst, h[:f.size]...), nil
+	return append(dst, h[:f.size]...)
 }
