@@ -220,7 +220,17 @@ func (f Framing) length(h []byte) uint64 {
 
 // AppendLength appends a length header of f's size and order for a message
 // of n bytes, for a sender of a Length framing: push the header, then the
-// message. It returns ErrTooLong if n is over f's maximum or what the header
+// message. Appended to a buffer with room, it allocates nothing:
+//
+//	var b [8]byte
+//	hdr, err := f.AppendLength(b[:0], len(reply))
+//	if err != nil {
+//		return err // reply is too long for the header
+//	}
+//	out.Push(hdr)
+//	out.Push(reply)
+//
+// It returns ErrTooLong if n is over f's maximum or what the header
 // can hold, and ErrBadFraming for a framing with no header.
 func (f Framing) AppendLength(dst []byte, n int) ([]byte, error) {
 	if f.kind != kindLength || (f.size != 1 && f.size != 2 && f.size != 4 && f.size != 8) {
