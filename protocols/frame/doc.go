@@ -23,7 +23,11 @@
 //	qa := func(c reactor.Conn) reactor.Handler {
 //		return frame.NewHandler(c, frame.Delimited([]byte("?"), 4096),
 //			func(msg []byte, out *frame.Outbox) error {
-//				out.Push(msg[:len(msg)-1]) // "Yoyo?" is answered "Yoyo."
+//				q, ok := bytes.CutSuffix(msg, []byte("?"))
+//				if !ok {
+//					return nil // the end of input cut a question short
+//				}
+//				out.Push(q) // "Yoyo?" is answered "Yoyo."
 //				out.PushString(".")
 //				return nil
 //			})

@@ -82,7 +82,10 @@ func UntilEOF(max int) Framing { return Framing{kind: kindEOF, max: orDefault(ma
 // and their framing of at most max bytes (max <= 0: DefaultMax): split is
 // shown at most max bytes at a time, as by a Scanner whose buffer holds
 // max bytes, so what it makes of a stream does not depend on how the
-// stream is cut into reads.
+// stream is cut into reads. A split that returns bufio.ErrFinalToken ends
+// the input with no error: its token, if not nil, is the last message, and
+// the connection closes once the replies are sent. Any other error of
+// split closes the connection as a framing error does.
 func Custom(split bufio.SplitFunc, max int) Framing {
 	return Framing{kind: kindCustom, split: split, max: orDefault(max)}
 }
@@ -227,7 +230,17 @@ func (f Framing) length(h []byte) uint64 {
 
 // AppendLength appends a length header of f's size and order for a message
 // of n bytes, for a sender of a Length framing: push the header, then the
-// message. It returns ErrTooLong if n is over f's maximum or what the header
+// message. Appended to a buffer with room, it allocates nothing:
+//
+//	var b [8]byte
+//	hdr, err := f.AppendLength(b[:0], len(reply))
+//	if err != nil {
+//		return err // reply is too long for the header
+//	}
+//	out.Push(hdr)
+//	out.Push(reply)
+//
+// It returns ErrTooLong if n is over f's maximum or what the header
 // can hold, and ErrBadFraming for a framing with no header.
 func (f Framing) AppendLength(dst []byte, n int) ([]byte, error) {
 	if f.kind != kindLength || (f.size != 1 && f.size != 2 && f.size != 4 && f.size != 8) {
@@ -236,16 +249,35 @@ func (f Framing) AppendLength(dst []byte, n int) ([]byte, error) {
 	if n < 0 || n > f.max || (f.size < 8 && uint64(n) >= 1<<(8*f.size)) {
 		return dst, fmt.Errorf("%w: %d bytes in %v", ErrTooLong, n, f)
 	}
+	// The two standard orders are called by their concrete types: through
+	// the binary.ByteOrder interface h would escape, and every header (one
+	// per reply) would cost an allocation. n fits in f.size bytes (checked
+	// above), so the header is the low end of its 8-byte encoding.
 	var h [8]byte
+	switch f.order {
+	case binary.BigEndian:
+		binary.BigEndian.PutUint64(h[:], uint64(n))
+		return append(dst, h[8-f.size:]...), nil
+	case binary.LittleEndian:
+		binary.LittleEndian.PutUint64(h[:], uint64(n))
+		return append(dst, h[:f.size]...), nil
+	}
+	return f.appendOther(dst, n), nil
+}
+
+// appendOther is AppendLength for a byte order other than the standard
+// two, through the interface.
+func (f Framing) appendOther(dst []byte, n int) []byte {
+	h := make([]byte, 8)
 	switch f.size {
 	case 1:
 		h[0] = byte(n)
 	case 2:
-		f.order.PutUint16(h[:], uint16(n))
+		f.order.PutUint16(h, uint16(n))
 	case 4:
-		f.order.PutUint32(h[:], uint32(n))
+		f.order.PutUint32(h, uint32(n))
 	default:
-		f.order.PutUint64(h[:], uint64(n))
+		f.order.PutUint64(h, uint64(n))
 	}
-	return append(dst, h[:f.size]...), nil
+	return append(dst, h[:f.size]...)
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -70,6 +71,11 @@ func TestAppendLength(t *testing.T) {
 		{"4", frame.Length(4, 1000), 258, "\x00\x00\x01\x02", nil},
 		{"8", frame.Length(8, 1000), 258, "\x00\x00\x00\x00\x00\x00\x01\x02", nil},
 		{"4/little", frame.Length(4, 1000).Order(binary.LittleEndian), 258, "\x02\x01\x00\x00", nil},
+		{"1/little", frame.Length(1, 1000).Order(binary.LittleEndian), 200, "\xc8", nil},
+		{"2/little", frame.Length(2, 1000).Order(binary.LittleEndian), 258, "\x02\x01", nil},
+		{"8/little", frame.Length(8, 1000).Order(binary.LittleEndian), 258, "\x02\x01\x00\x00\x00\x00\x00\x00", nil},
+		{"2/other-order", frame.Length(2, 1000).Order(otherOrder{binary.BigEndian}), 258, "\x01\x02", nil},
+		{"8/other-order", frame.Length(8, 1000).Order(otherOrder{binary.LittleEndian}), 258, "\x02\x01\x00\x00\x00\x00\x00\x00", nil},
 		{"1/over-header", frame.Length(1, 1000), 256, "", frame.ErrTooLong},
 		{"2/over-max", frame.Length(2, 100), 101, "", frame.ErrTooLong},
 		{"negative", frame.Length(2, 100), -1, "", frame.ErrTooLong},
@@ -81,5 +87,31 @@ func TestAppendLength(t *testing.T) {
 				t.Fatalf("AppendLength(%d) = %q, %v; want %q, %v", tc.n, got, err, tc.want, tc.err)
 			}
 		})
+	}
+}
+
+// otherOrder is a byte order that is neither binary.BigEndian nor
+// binary.LittleEndian as an interface value, though it encodes as one.
+type otherOrder struct{ binary.ByteOrder }
+
+// TestAppendLengthAllocatesNothing: a header appended to a buffer with
+// room costs no allocation in either standard byte order: AppendLength
+// writes one per reply.
+func TestAppendLengthAllocatesNothing(t *testing.T) {
+	for _, order := range []binary.ByteOrder{binary.BigEndian, binary.LittleEndian} {
+		for _, size := range []int{1, 2, 4, 8} {
+			f := frame.Length(size, 100).Order(order)
+			t.Run(fmt.Sprintf("%d/%v", size, order), func(t *testing.T) {
+				var buf [8]byte
+				allocs := testing.AllocsPerRun(100, func() {
+					if _, err := f.AppendLength(buf[:0], 42); err != nil {
+						t.Fatal(err)
+					}
+				})
+				if allocs != 0 {
+					t.Fatalf("AppendLength allocated %.0f times per header", allocs)
+				}
+			})
+		}
 	}
 }

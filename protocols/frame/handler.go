@@ -1,6 +1,7 @@
 package frame
 
 import (
+	"bufio"
 	"io"
 
 	"github.com/edgeloop/edgeloop/reactor"
@@ -158,6 +159,17 @@ func (h *Handler) split(data []byte, atEOF bool, seen int) ([]byte, error) {
 			return data, nil
 		}
 		advance, msg, err := h.framing.next(data, atEOF, seen)
+		if err == bufio.ErrFinalToken {
+			// A Custom split's "stop with no error", as bufio.Scanner
+			// reads it: msg, if any, is the last message.
+			if msg != nil {
+				if err := h.on(msg, &h.Outbox); err != nil {
+					return data, err
+				}
+			}
+			h.done, h.stalled = true, false
+			return nil, h.CloseWhenDone()
+		}
 		if err != nil {
 			return data, h.fail(err)
 		}
@@ -199,10 +211,12 @@ func (h *Handler) remember(rest []byte) {
 	}
 }
 
-// releaseIn gives the input buffer back to the pool.
+// releaseIn gives the input buffer back, as the Outbox does its own: one
+// that grew past poolMax (a long message gathered over many reads) is
+// dropped, not pooled.
 func (h *Handler) releaseIn() {
 	if h.in != nil {
-		pool.Put(h.in)
+		putBuffer(h.in)
 		h.in, h.seen = nil, 0
 	}
 }

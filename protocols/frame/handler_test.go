@@ -66,7 +66,18 @@ func framingCases() []framingCase {
 		{"until-eof/too-long", frame.UntilEOF(8), "123456789", nil, frame.ErrTooLong},
 		{"custom/words", frame.Custom(bufio.ScanWords, 16), "  one two\tthree \n", []string{"one", "two", "three"}, nil},
 		{"custom/word-over-max", frame.Custom(bufio.ScanWords, 3), "ab 0000 cd ", []string{"ab"}, frame.ErrTooLong},
+		{"custom/final-token", frame.Custom(untilEnd, 16), "one END two", []string{"one", "END"}, nil},
 	}
+}
+
+// untilEnd is bufio.ScanWords that stops at the word END, the last token,
+// with bufio.ErrFinalToken: "stop with no error", as bufio.Scanner reads it.
+func untilEnd(data []byte, atEOF bool) (int, []byte, error) {
+	advance, token, err := bufio.ScanWords(data, atEOF)
+	if err == nil && string(token) == "END" {
+		err = bufio.ErrFinalToken
+	}
+	return advance, token, err
 }
 
 // serve runs a handler of f over chunks and returns the messages it

@@ -215,10 +215,17 @@ func (o *Outbox) release() {
 	if o.out == nil {
 		return
 	}
-	if c := cap(o.out.B); c > poolMax {
-		memreturn.Released(c)
-	} else {
-		pool.Put(o.out) // Put resets it, after sizing its class by its length
-	}
+	putBuffer(o.out)
 	o.out, o.off = nil, 0
+}
+
+// putBuffer gives a buffer the queue or a Handler's input no longer needs
+// back: to the pool if it is of the usual size (poolMax), else to the
+// garbage collector, and memreturn is told.
+func putBuffer(b *bytebufferpool.ByteBuffer) {
+	if c := cap(b.B); c > poolMax {
+		memreturn.Released(c)
+		return
+	}
+	pool.Put(b) // Put resets it, after sizing its class by its length
 }
