@@ -30,6 +30,9 @@ const maxUnixPath = 103
 // host resolves, the port is free or the path can be bound is for Listen
 // to find out.
 func (s service) endpoint(a string) (endpoint, error) {
+	if a == "" {
+		return endpoint{}, errors.New("an empty address in the list: give ADDR[,ADDR...] with no empty entry")
+	}
 	ep := endpoint{addr: a}
 	if scheme, rest, ok := strings.Cut(a, "://"); ok {
 		ep = endpoint{scheme: scheme, addr: rest}
@@ -59,7 +62,7 @@ func (s service) endpoint(a string) (endpoint, error) {
 	}
 	_, port, err := net.SplitHostPort(ep.addr)
 	if err != nil {
-		return ep, fmt.Errorf("want HOST:PORT, for example 127.0.0.1:7007 or :7007 (or %s)", s.schemes())
+		return ep, fmt.Errorf("want %s, for example %s", s.schemes(), s.addr)
 	}
 	if _, err := net.LookupPort("tcp", port); err != nil {
 		return ep, fmt.Errorf("port %q is neither 0-65535 nor a service name", port)

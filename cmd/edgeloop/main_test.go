@@ -407,6 +407,7 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		{"unix without a path", []string{"--lines", "unix://"}, `want unix:///PATH`},
 		{"unix path too long", []string{"--echo", "unix:///" + strings.Repeat("p", 120)}, `a Unix socket's path holds at most 103`},
 		{"one bad address in a list", []string{"--echo", "127.0.0.1:0,nonsense"}, `--echo "nonsense": want HOST:PORT`},
+		{"empty entry in a list", []string{"--echo", "127.0.0.1:0,"}, `--echo "": an empty address in the list`},
 		{"tcp without a port", []string{"--echo", "tcp://127.0.0.1"}, `--echo "tcp://127.0.0.1": want HOST:PORT`},
 		{"max line 0", []string{"--max-line", "0"}, "--max-line 0 is out of range: give 1 to 16777216 bytes"},
 		{"max question too large", []string{"--max-question", "16777217"}, "--max-question 16777217 is out of range"},

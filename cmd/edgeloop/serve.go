@@ -217,6 +217,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		for _, a := range strings.Split(addr, ",") {
+			a = strings.TrimSpace(a) // "ADDR, ADDR" as a user writes a list
 			ep, err := s.endpoint(a)
 			if err != nil {
 				return fail(exitUsage, "--%s %q: %v", s.name, a, err)

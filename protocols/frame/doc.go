@@ -18,6 +18,13 @@
 // (reactor.CloseGraceful). Messages that lie whole in one read are handed
 // over in the loop's read buffer, without a copy.
 //
+// On the gnet backend two of these do not hold, by gnet's design (see
+// internal/conformance's Limits): gnet closes a connection itself when the
+// peer half-closes, so UntilEOF, a last Delimited message without its
+// delimiter, ErrTruncated and answers still queued at that moment are
+// lost; and gnet's unbounded outbound buffer takes every write, so Full
+// never holds a peer that does not read.
+//
 // Usage, the notes' question-and-answer service:
 //
 //	qa := func(c reactor.Conn) reactor.Handler {

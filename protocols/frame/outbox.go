@@ -94,7 +94,9 @@ func (o *Outbox) Held() int {
 // on the native loop that is in the same turn, after HandleRecv, so the
 // replies to everything one read brought leave in one write. Push never
 // refuses: the cap is for the handler to respect (Full), and the queue may
-// exceed it by what one call pushes.
+// exceed it by what one call pushes. Outside the handler's own calls (a
+// timer, a function run by Conn.Post), call Conn().Wake() after pushing,
+// so that the loop consults WantsSend again.
 func (o *Outbox) Push(p []byte) {
 	if len(p) == 0 {
 		return
@@ -192,7 +194,10 @@ func (o *Outbox) HandleSend() error {
 // sent, asynchat's close_when_done: the handler gets no more input, and
 // the reactor's graceful close (reactor.CloseGraceful) shuts the write
 // side after the last byte and discards what the peer still sends, so that
-// no RST destroys the reply.
+// no RST destroys the reply. The wait for the peer to read what is queued
+// is bounded only by the loop's idle timeout (WithIdleTimeout): the 5 s
+// bound of the graceful close starts once the queue is empty. On a Conn
+// that is no reactor.GracefulCloser it is Close, which drops the queue.
 func (o *Outbox) CloseWhenDone() error {
 	if o.closing {
 		return nil
