@@ -767,7 +767,13 @@ func (l *eventLoop) beginDrain() {
 		// linger, when it is found and discarded; the readable flag is no
 		// proof of it (a read that filled the buffer leaves it set), and an
 		// idle peer taken for active would be waited on until ctx ends.
-		if c.h.WantsSend() || (c.flags&(fEOF|fConnecting) == 0 && !c.h.WantsRecv()) {
+		// A connection already lingering (CloseGraceful has sent all)
+		// reads and discards its peer's input, and linger marks the peer
+		// active when there is any: its handler's wants say nothing of
+		// the peer, and taking them for "holding the peer back" would wait
+		// for the FIN of a client that read its answer and keeps the
+		// connection open, until ctx ends.
+		if c.flags&fLinger == 0 && (c.h.WantsSend() || (c.flags&(fEOF|fConnecting) == 0 && !c.h.WantsRecv())) {
 			c.flags |= fPeerActive
 		}
 		l.schedule(c)

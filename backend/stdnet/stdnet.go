@@ -411,7 +411,8 @@ func (nx *netConn) finishGraceful(h reactor.Handler) {
 		tc.CloseWrite()
 		// Input taken off the socket but never handed over means the peer
 		// was sending just now, even if the socket is empty this instant.
-		active := len(nx.in) > 0 || nx.sentDraining
+		peerSent := len(nx.in) > 0 || nx.sentDraining
+		active := peerSent
 		nx.in = nil
 		draining, deadline := nx.e.isDraining()
 		// CloseGraceful outside Shutdown waits for the peer's FIN even if
@@ -437,13 +438,30 @@ func (nx *netConn) finishGraceful(h reactor.Handler) {
 		}
 		if (unread || active) && !eof {
 			for !nx.forced.Load() {
-				tc.SetReadDeadline(deadline)
-				_, err := tc.Read(nx.buf)
+				// Shutdown during CloseGraceful's wait for the FIN of a
+				// peer that has sent nothing: an idle peer is not waited
+				// for at Shutdown, as on the native loop, or a client that
+				// keeps the connection open after its answer would hold
+				// Shutdown to its deadline. The deadline is set under
+				// ncMu, as kick sets its own, so that a Shutdown that
+				// begins now either is seen here or kicks the Read below.
+				nx.ncMu.Lock()
+				draining, _ := nx.e.isDraining()
+				idle := draining && !peerSent && !unread
+				if !idle {
+					tc.SetReadDeadline(deadline)
+				}
+				nx.ncMu.Unlock()
+				if idle {
+					break
+				}
+				n, err := tc.Read(nx.buf)
 				if err == nil {
+					peerSent = peerSent || n > 0
 					continue
 				}
 				if isTimeout(err) && (deadline.IsZero() || time.Now().Before(deadline)) {
-					continue // a late kick, not the deadline
+					continue // a kick, not the deadline
 				}
 				break
 			}

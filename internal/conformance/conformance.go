@@ -81,6 +81,7 @@ const (
 	HalfCloseServer  Behaviour = "half-close-server" // the handler's CloseWrite: the peer reads all, then EOF, and can still send
 	HalfCloseLarge   Behaviour = "half-close-large"  // ... after an answer larger than the socket takes at once
 	Churn            Behaviour = "churn"             // 20 000 connect/close cycles: no growth in fds, goroutines or heap
+	ShutdownFinWait  Behaviour = "shutdown-fin-wait" // Shutdown while CloseGraceful waits for the FIN of a peer that keeps its side open
 	UnixPath         Behaviour = "unix-path"         // Listen("unix"): a stale socket file goes; a live one, a non-socket, a long path are refused
 	UnixRemove       Behaviour = "unix-remove"       // Shutdown removes the socket file, never a successor's
 	UnixSpread       Behaviour = "unix-spread"       // with several loops, a Unix listener's connections reach them all

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edgeloop/edgeloop/protocols/echo"
+	"github.com/edgeloop/edgeloop/protocols/timeproto"
 	"github.com/edgeloop/edgeloop/reactor"
 )
 
@@ -391,5 +392,36 @@ func TestShutdownIdleAfterFullRead(t *testing.T) {
 		if err := ReadToEOF(c, nil); err != nil {
 			t.Errorf("after Shutdown: %v", err)
 		}
+	})
+}
+
+// TestShutdownDuringGracefulFinWait is the regression test for a Shutdown
+// held to its deadline by a client that read its answer and kept the
+// connection open: the server's graceful close (daytime's) had sent all and
+// waited for the client's FIN, which no idle client sends. Shutdown closes
+// idle peers at once, and such a peer is one; it returned ctx's error
+// after 3 s on the native loop (exit 1 from edgeloop serve), and waited out
+// the 5 s graceful bound on net.
+func TestShutdownDuringGracefulFinWait(t *testing.T) {
+	ForEachTransport(t, ShutdownFinWait, func(t *testing.T, backend string, tr Transport) {
+		ts := &timeproto.Server{}
+		l, addr := StartOn(t, backend, tr, 2, ts.Daytime)
+		var clients []Conn
+		for range 4 {
+			c := Connect(t, addr)
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			if b, err := io.ReadAll(c); err != nil || len(b) == 0 {
+				t.Fatalf("daytime answer: %q, %v", b, err)
+			}
+			clients = append(clients, c) // kept open: no FIN from us
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second) // under the 5 s graceful bound
+		defer cancel()
+		start := time.Now()
+		if err := l.Shutdown(ctx); err != nil {
+			t.Fatalf("Shutdown with %d answered clients that keep their side open: %v after %v",
+				len(clients), err, time.Since(start).Round(time.Millisecond))
+		}
+		t.Logf("Shutdown took %v", time.Since(start).Round(time.Millisecond))
 	})
 }
