@@ -425,15 +425,16 @@ func (nx *netConn) finishGraceful(h reactor.Handler) {
 			// wait for the peer's FIN.
 			deadline = time.Now().Add(lingerLimit)
 		}
-		unread, eof := discardNow(tc, nx.buf)
+		ops := newSockOps(tc, nx.buf)
+		unread, eof := ops.discard()
 		// The kernel's send queue is output too: a close while it holds
 		// unsent bytes, met by the peer's next segment, turns into an RST
 		// that discards them. No event says when it empties, so poll, and
 		// discard input meanwhile so that a peer that writes before it
 		// reads is not stuck.
-		for unsentTCP(tc) > 0 && !nx.forced.Load() && (deadline.IsZero() || time.Now().Before(deadline)) {
+		for ops.unsentBytes() > 0 && !nx.forced.Load() && (deadline.IsZero() || time.Now().Before(deadline)) {
 			time.Sleep(lingerPoll)
-			u, e := discardNow(tc, nx.buf)
+			u, e := ops.discard()
 			unread, eof = unread || u, eof || e
 		}
 		if (unread || active) && !eof {
@@ -478,44 +479,73 @@ type streamConn interface {
 	CloseWrite() error
 }
 
-// discardNow reads and drops what tc has queued, without blocking. It
-// reports whether there was any and whether the peer's FIN came with it.
-func discardNow(tc syscall.Conn, buf []byte) (unread, eof bool) {
-	rc, err := tc.SyscallConn()
+// sockOps reads and asks a connection's socket through one
+// syscall.RawConn, with its callbacks made once: a closure passed through
+// the RawConn interface escapes, and one per call would cost allocations
+// on every graceful close (those of a *net.TCPConn alone used to stay on
+// the stack, its RawConn's type being known).
+type sockOps struct {
+	rc          syscall.RawConn
+	buf         []byte
+	unread, eof bool
+	unsent      int
+	discardFn   func(uintptr) bool
+	unsentFn    func(uintptr)
+}
+
+// newSockOps returns the operations on c's socket, reading into buf, or nil
+// if c has no RawConn.
+func newSockOps(c syscall.Conn, buf []byte) *sockOps {
+	rc, err := c.SyscallConn()
 	if err != nil {
+		return nil
+	}
+	s := &sockOps{rc: rc, buf: buf}
+	s.discardFn, s.unsentFn = s.discardFd, s.unsentFd
+	return s
+}
+
+// discard reads and drops what the socket has queued, without blocking. It
+// reports whether there was any and whether the peer's FIN came with it.
+func (s *sockOps) discard() (unread, eof bool) {
+	if s == nil {
 		return false, false
 	}
-	rc.Read(func(fd uintptr) bool {
-		for {
-			n, err := unix.Read(int(fd), buf)
-			switch {
-			case err == nil && n > 0:
-				unread = true
-				continue
-			case err == nil && n == 0:
-				eof = true
-			}
-			return true // done, whatever it was: never wait here
-		}
-	})
-	return unread, eof
+	s.unread, s.eof = false, false
+	s.rc.Read(s.discardFn)
+	return s.unread, s.eof
 }
+
+func (s *sockOps) discardFd(fd uintptr) bool {
+	for {
+		n, err := unix.Read(int(fd), s.buf)
+		switch {
+		case err == nil && n > 0:
+			s.unread = true
+			continue
+		case err == nil && n == 0:
+			s.eof = true
+		}
+		return true // done, whatever it was: never wait here
+	}
+}
+
+// unsentBytes returns how many bytes the socket's kernel send queue still
+// holds, or 0 if it cannot tell.
+func (s *sockOps) unsentBytes() int {
+	if s == nil {
+		return 0
+	}
+	s.unsent = 0
+	s.rc.Control(s.unsentFn)
+	return s.unsent
+}
+
+func (s *sockOps) unsentFd(fd uintptr) { s.unsent = sockopt.Unsent(int(fd)) }
 
 // lingerPoll is how often finishGraceful looks again at a kernel send queue
 // that is not empty yet, as the native loop does.
 const lingerPoll = 2 * time.Millisecond
-
-// unsentTCP returns how many bytes tc's kernel send queue still holds, or 0
-// if it cannot tell.
-func unsentTCP(tc syscall.Conn) int {
-	rc, err := tc.SyscallConn()
-	if err != nil {
-		return 0
-	}
-	n := 0
-	rc.Control(func(fd uintptr) { n = sockopt.Unsent(int(fd)) })
-	return n
-}
 
 func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 
