@@ -97,7 +97,13 @@ func (o *Outbox) Held() int {
 // exceed it by what one call pushes. Outside the handler's own calls (a
 // timer, a function run by Conn.Post), call Conn().Wake() after pushing,
 // so that the loop consults WantsSend again.
-func (o *Outbox) Push(p []byte) {
+func (o *Outbox) Push(p []byte) { push(o, p) }
+
+// PushString is Push for a string.
+func (o *Outbox) PushString(s string) { push(o, s) }
+
+// push is Push for either kind of bytes.
+func push[B []byte | string](o *Outbox, p B) {
 	if len(p) == 0 {
 		return
 	}
@@ -108,20 +114,6 @@ func (o *Outbox) Push(p []byte) {
 		o.grow(len(p))
 	}
 	o.out.B = append(o.out.B, p...)
-}
-
-// PushString is Push for a string.
-func (o *Outbox) PushString(s string) {
-	if len(s) == 0 {
-		return
-	}
-	if o.out == nil {
-		o.out = pool.Get()
-	}
-	if len(o.out.B)+len(s) > cap(o.out.B) {
-		o.grow(len(s))
-	}
-	o.out.B = append(o.out.B, s...)
 }
 
 // Send writes p at once if nothing is queued before it, and queues a copy
