@@ -19,7 +19,7 @@ import (
 // worker's end goes to the worker as exec.Cmd.ExtraFiles, and the worker
 // makes a *net.UnixConn of it with net.FileConn; the rest is the same.
 func Example() {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fds, err := socketpair()
 	if err != nil {
 		panic(err)
 	}
@@ -73,4 +73,15 @@ func unixConn(fd int) *net.UnixConn {
 		panic(err)
 	}
 	return c.(*net.UnixConn)
+}
+
+// socketpair makes a connected pair of Unix stream sockets, close-on-exec
+// (set after the call: macOS has no SOCK_CLOEXEC).
+func socketpair() ([2]int, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err == nil {
+		unix.CloseOnExec(fds[0])
+		unix.CloseOnExec(fds[1])
+	}
+	return fds, err
 }

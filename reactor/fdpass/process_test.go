@@ -16,7 +16,6 @@ import (
 
 	"github.com/edgeloop/edgeloop/reactor"
 	"github.com/edgeloop/edgeloop/reactor/fdpass"
-	"golang.org/x/sys/unix"
 )
 
 // helperEnv switches the test binary into a helper process of
@@ -111,7 +110,7 @@ func unixConnAt(fd int) (*net.UnixConn, error) {
 // filePair returns both ends of a Unix stream socket pair as files.
 func filePair(t *testing.T) (*os.File, *os.File) {
 	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fds, err := socketpair()
 	if err != nil {
 		t.Fatal(err)
 	}
