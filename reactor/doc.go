@@ -60,6 +60,11 @@
 // inbox, drained in one go per wake-up. The loops share one table of
 // entries indexed by descriptor number, built in chunks (table.go).
 //
+// A connection can change loops, or processes: Detach takes it off its
+// loop without closing the socket (its handler hears ErrDetached), and
+// Loop.Adopt serves a socket on a chosen loop; package fdpass sends
+// sockets between processes and hands accepted connections to workers.
+//
 // A handler that panics is not recovered: the panic ends the program, as in
 // package net's handlers and unlike net/http's. A handler reports failure by
 // returning an error, which closes its connection only.

@@ -17,4 +17,7 @@ var (
 	ErrNilFactory = errors.New("reactor: nil factory")
 	// ErrUnsupported is returned for an operation the chosen backend cannot do.
 	ErrUnsupported = errors.New("reactor: not supported by this backend")
+	// ErrDetached is passed to HandleClose for a connection that Detach
+	// took off its loop: the socket is open, and no longer the handler's.
+	ErrDetached = errors.New("reactor: detached")
 )

@@ -7,7 +7,10 @@
 // adapter serves HandleRecv from that buffer and HandleSend into gnet's
 // Conn.Write, which queues whatever the socket does not take. What gnet
 // cannot do by design (backpressure, half-close, a flush at Shutdown, Dial)
-// is listed in the conformance suite's Limits and in the README.
+// is listed in the conformance suite's Limits and in the README. Nor can it
+// pass connections on: reactor.Detach and Loop.Adopt return
+// reactor.ErrUnsupported, since gnet owns each descriptor and can neither
+// let one go without closing it nor serve one it did not accept.
 //
 // Datagrams: each ListenPacket is a gnet engine of its own ("udp://addr")
 // with one event loop, so one handler serves the endpoint as on a native

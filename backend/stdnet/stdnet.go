@@ -85,6 +85,7 @@ type netConn struct {
 
 	closed    bool
 	closeErr  error
+	calling   bool          // in the Factory or a handler call: no read is under way (Detach)
 	finishing bool          // CloseGraceful: close once the handler has sent all
 	wake      chan struct{} // a posted function may have changed the handler's wants
 	forced    atomic.Bool   // Shutdown's deadline passed: closed under the handler's feet
@@ -294,7 +295,9 @@ func (nx *netConn) run(dial func() (net.Conn, error), f reactor.Factory) {
 	}
 	nx.buf = make([]byte, nx.e.readBuffer)
 	nx.mu.Lock()
+	nx.calling = true
 	h := f(nx)
+	nx.calling = false
 	nx.mu.Unlock()
 	if h == nil {
 		nx.finish(h, errors.New("reactor: factory returned no handler"))
@@ -311,7 +314,9 @@ func (nx *netConn) run(dial func() (net.Conn, error), f reactor.Factory) {
 		}
 		draining, _ := nx.e.isDraining()
 		nx.mu.Lock()
+		nx.calling = true
 		err := nx.turn(h, draining)
+		nx.calling = false
 		closed := nx.closed
 		wantsRecv := !closed && err == nil && !draining && !nx.finishing && !nx.eof && h.WantsRecv()
 		wantsSend := !closed && err == nil && h.WantsSend()

@@ -88,6 +88,7 @@ const (
 	UnixAddr         Behaviour = "unix-addr"         // a Unix conn's addresses are *net.UnixAddr: the path, and "" for the unnamed peer
 	UnixAbstract     Behaviour = "unix-abstract"     // Linux abstract names ("@name"): served, and no file
 	UnixUnreadEcho   Behaviour = "unix-unread-echo"  // Shutdown over Unix: a peer that sends after it began still reads all its echo, then EOF
+	DetachAdopt      Behaviour = "detach-adopt"      // a conn detached mid-conversation and adopted by another Loop keeps its byte stream
 )
 
 // Limits lists, per backend, the behaviours it cannot meet by design and
@@ -130,6 +131,9 @@ var Limits = map[string]map[Behaviour]string{
 		DialConn:       dialLimit,
 		WakeFromPost:   loopPostLimit,
 		PostLoop:       loopPostLimit,
+		DetachAdopt: "gnet's engine owns each connection's descriptor and offers no way to " +
+			"take one off its loop without closing it, nor to serve a descriptor it did not " +
+			"accept: reactor.Detach and Loop.Adopt return ErrUnsupported",
 		ShutdownKernelQ: "gnet's Engine.Stop closes every connection at once, whatever its " +
 			"kernel send queue still holds: the orphaned socket goes on sending, but the " +
 			"peer's next segment meets a closed socket and draws an RST that discards the " +
