@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/edgeloop/edgeloop/internal/unixsock"
 	"github.com/edgeloop/edgeloop/reactor"
 )
 
@@ -29,7 +30,7 @@ import (
 //  3. The old process then stops accepting (the sockets, and what waits in
 //     their backlogs, live on in the new one), waits for its open
 //     connections to finish, at most --drain-timeout, shuts down and exits
-//     0. If the new process exits or is not ready within readyTimeout, the
+//  0. If the new process exits or is not ready within readyTimeout, the
 //     old one kills it if need be, logs why, and keeps serving.
 //
 // The new process unsets both variables at start, so that no process it
@@ -120,9 +121,14 @@ func (in *inheritance) services() []string {
 // listenAll starts every listening of run: a service that was given
 // sockets (in may be nil) serves on those, adopted, and binds none of its
 // addresses; the others bind theirs. It records each socket's service in
-// names, by names.key, for a later restart. A socket for a service not in
-// run is an error.
-func listenAll(l *reactor.Loop, run []listening, in *inheritance, names socketNames, stdout io.Writer, log *slog.Logger) error {
+// rs.names for a later restart. A socket for a service not in run is an
+// error.
+//
+// A Unix socket's file adopted from a predecessor is this process's to
+// remove when it stops (rs.removeFiles), unless it hands the socket on in
+// turn; one from systemd is systemd's, left alone.
+func (rs *restarter) listenAll(l *reactor.Loop, run []listening, in *inheritance, stdout io.Writer) error {
+	names, log := rs.names, rs.log
 	given := map[string]bool{}
 	if in != nil {
 		for _, s := range in.sockets {
@@ -162,6 +168,11 @@ func listenAll(l *reactor.Loop, run []listening, in *inheritance, names socketNa
 				return fmt.Errorf("%s: inherited %s socket %s: %w", r.name, s.Network, s.Addr, err)
 			}
 			names.add(s.Network, a.String(), r.name)
+			if s.Network == "unix" && in.from == "restart" {
+				if f, err := unixsock.Bound(a.String()); err == nil {
+					rs.files = append(rs.files, f)
+				}
+			}
 			if !printed[s.Network+" "+a.String()] {
 				printed[s.Network+" "+a.String()] = true
 				fmt.Fprintf(stdout, "listening %s %s %s\n", r.name, s.Network, a)
@@ -201,9 +212,24 @@ func (in *inheritance) signalReady() {
 
 // restarter runs a SIGHUP restart of serve.
 type restarter struct {
-	names socketNames
-	drain time.Duration
-	log   *slog.Logger
+	names      socketNames
+	drain      time.Duration
+	log        *slog.Logger
+	files      []*unixsock.File // adopted Unix sockets' files, removed at exit
+	handedOver bool
+}
+
+// removeFiles removes the files of the Unix sockets adopted from a
+// predecessor, as Shutdown removes those this process bound; not after a
+// hand-over, when the successor serves them.
+func (rs *restarter) removeFiles() {
+	for _, f := range rs.files {
+		if rs.handedOver {
+			f.Forget()
+		} else if err := f.Remove(); err != nil {
+			rs.log.Error("socket file not removed", "err", err)
+		}
+	}
 }
 
 // restart starts a replacement with every socket of l and waits until it
@@ -296,6 +322,7 @@ func exitReason(err error) string {
 // It returns serve's exit status.
 func (rs *restarter) handOver(l *reactor.Loop, sigs <-chan os.Signal, fail func(int, string, ...any) int) int {
 	log := rs.log
+	rs.handedOver = true
 	if err := l.StopAccepting(); err != nil {
 		log.Error("restart: stop accepting", "err", err) // shut down all the same: the replacement serves
 	}

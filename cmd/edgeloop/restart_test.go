@@ -116,6 +116,11 @@ func exchange(network, addr, msg string) (dialErr, err error) {
 		return err, nil
 	}
 	defer c.Close()
+	if tc, ok := c.(*net.TCPConn); ok {
+		// Close with an RST once done: tens of thousands of connections
+		// in TIME_WAIT would use up the ephemeral ports of a busy machine.
+		tc.SetLinger(0)
+	}
 	return nil, echoOver(c, msg)
 }
 
@@ -262,7 +267,8 @@ func gone(pid int) bool {
 // process holds every socket the old listened on (each loop's SO_REUSEPORT
 // socket); that the old exits 0 once its open connection is done (closed
 // by the client, or by --drain-timeout); that the Unix socket's file stays;
-// and that the new process serves TCP, UDP and the Unix socket.
+// that the new process serves TCP, UDP and the Unix socket; and that it
+// removes the Unix socket's file when it shuts down.
 func TestServeRestartUnderLoad(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("reads /proc")
@@ -362,6 +368,9 @@ func TestServeRestartUnderLoad(t *testing.T) {
 					t.Fatalf("the new process (pid %d) did not exit on SIGTERM", pid)
 				}
 				time.Sleep(10 * time.Millisecond) // polling for the exit
+			}
+			if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the Unix socket's file after the new process's own shutdown: %v, want it removed", err)
 			}
 		})
 	}

@@ -265,10 +265,11 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return fail(exitFailed, "%v", err)
 	}
 	rs := &restarter{names: socketNames{}, drain: *drainTimeout, log: log}
-	if err := listenAll(l, run, in, rs.names, stdout, log); err != nil {
+	if err := rs.listenAll(l, run, in, stdout); err != nil {
 		l.Shutdown(context.Background())
 		return fail(exitFailed, "%v", err)
 	}
+	defer rs.removeFiles()
 	name := *backendName
 	if name == "" {
 		name = backend.Default()
