@@ -43,7 +43,14 @@ func echoOn(c net.Conn, msg string) error {
 // outlives the first Loop's Shutdown.
 func TestHandoverToAnotherLoop(t *testing.T) {
 	const loops = 3
-	forPollers(t, func(t *testing.T, b string) {
+	for _, b := range append(pollerBackends, "net") {
+		t.Run("backend="+b, func(t *testing.T) { handOver(t, b, loops) })
+	}
+}
+
+// handOver is TestHandoverToAnotherLoop on backend b.
+func handOver(t *testing.T, b string, loops int) {
+	{
 		old := newLoop(t, b, reactor.WithLoops(loops))
 		tcp, err := old.Listen("tcp", "127.0.0.1:0", echo.New)
 		if err != nil {
@@ -75,7 +82,11 @@ func TestHandoverToAnotherLoop(t *testing.T) {
 			defer lf.File.Close()
 			count[lf.Network+" "+lf.Addr]++
 		}
-		want := map[string]int{"tcp " + tcp.String(): loops, "udp " + udp.String(): loops, "unix " + path: 1}
+		perAddr := loops // a SO_REUSEPORT socket per loop
+		if b == "net" {
+			perAddr = 1 // package net's one socket
+		}
+		want := map[string]int{"tcp " + tcp.String(): perAddr, "udp " + udp.String(): perAddr, "unix " + path: 1}
 		if fmt.Sprint(count) != fmt.Sprint(want) {
 			t.Fatalf("ListenerFiles gave %v, want %v (a socket per loop for TCP and UDP)", count, want)
 		}
@@ -124,7 +135,7 @@ func TestHandoverToAnotherLoop(t *testing.T) {
 		if err := echoOnce("unix", path, "still"); err != nil {
 			t.Fatalf("Unix exchange after the old Loop's Shutdown: %v", err)
 		}
-	})
+	}
 }
 
 // udpEchoRetry sends a datagram to addr and waits for it back, retrying: a
@@ -152,7 +163,13 @@ func udpEchoRetry(addr string) error {
 // TestListenFileRefuses checks that ListenFile and ListenPacketFile refuse
 // what they cannot serve, and close nothing of the caller's.
 func TestListenFileRefuses(t *testing.T) {
-	l := newLoop(t, "epoll")
+	for _, b := range []string{"epoll", "net"} {
+		t.Run("backend="+b, func(t *testing.T) { listenFileRefuses(t, b) })
+	}
+}
+
+func listenFileRefuses(t *testing.T, b string) {
+	l := newLoop(t, b)
 	regular, err := os.CreateTemp(t.TempDir(), "f")
 	if err != nil {
 		t.Fatal(err)

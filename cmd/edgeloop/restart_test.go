@@ -275,11 +275,13 @@ func TestServeRestartUnderLoad(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name    string
+		backend string
 		drain   string
 		closeIt bool // the client ends the long connection; else the drain timeout does
 	}{
-		{"long connection ends", "60s", true},
-		{"drain timeout ends the long connection", "1s", false},
+		{"long connection ends", "epoll", "60s", true},
+		{"drain timeout ends the long connection", "epoll", "1s", false},
+		{"net backend", "net", "60s", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir, err := os.MkdirTemp("", "el")
@@ -290,7 +292,7 @@ func TestServeRestartUnderLoad(t *testing.T) {
 			path := filepath.Join(dir, "e.sock")
 			const loops = 3
 			old := startProcess(t, bin, nil, nil, "serve", "--echo", "127.0.0.1:0,unix://"+path,
-				"--loops", strconv.Itoa(loops), "--drain-timeout", tc.drain)
+				"--loops", strconv.Itoa(loops), "--drain-timeout", tc.drain, "--backend", tc.backend)
 			tcp := old.addr(t, "echo", "tcp")
 			udp := old.addr(t, "echo", "udp")
 			old.addr(t, "echo", "unix")
@@ -305,8 +307,12 @@ func TestServeRestartUnderLoad(t *testing.T) {
 					oldSockets = append(oldSockets, ino)
 				}
 			}
-			if len(oldSockets) != 2*loops {
-				t.Fatalf("the old process holds %d TCP and UDP sockets on port %d, want %d", len(oldSockets), port, 2*loops)
+			perAddr := loops // a SO_REUSEPORT socket per loop
+			if tc.backend == "net" {
+				perAddr = 1
+			}
+			if len(oldSockets) != 2*perAddr {
+				t.Fatalf("the old process holds %d TCP and UDP sockets on port %d, want %d", len(oldSockets), port, 2*perAddr)
 			}
 
 			long, err := net.DialTimeout("tcp", tcp, 10*time.Second)
@@ -445,5 +451,22 @@ func TestServeRestartFailedReplacementServesOn(t *testing.T) {
 	}
 	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the Unix socket's file after a shutdown with no hand-over: %v, want it removed", err)
+	}
+}
+
+// TestServeRestartUnsupportedBackendServesOn sends SIGHUP to serve on gnet,
+// which cannot hand its sockets over: serve says so and serves on.
+func TestServeRestartUnsupportedBackendServesOn(t *testing.T) {
+	p := startProcess(t, bin, nil, nil, "serve", "--echo", "tcp://127.0.0.1:0", "--backend", "gnet", "--loops", "2")
+	tcp := p.addr(t, "echo", "tcp")
+	p.stderr.waitFor(t, "msg=serving", 20*time.Second)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	p.stderr.waitFor(t, "cannot hand over the listening sockets; serving on", 20*time.Second)
+	if dialErr, err := exchange("tcp", tcp, "still here\n"); dialErr != nil || err != nil {
+		t.Fatalf("after SIGHUP: connect %v, exchange %v", dialErr, err)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.exit(t, 20*time.Second); code != 0 {
+		t.Fatalf("exit %d after SIGTERM; stderr:\n%s", code, p.stderr)
 	}
 }
