@@ -60,6 +60,13 @@
 // inbox, drained in one go per wake-up. The loops share one table of
 // entries indexed by descriptor number, built in chunks (table.go).
 //
+// Sockets move between processes for a restart (handover.go):
+// ListenerFiles duplicates every listening and bound datagram socket, each
+// loop's SO_REUSEPORT one included, ListenFile and ListenPacketFile adopt
+// inherited ones (a predecessor's, or systemd's), and StopAccepting closes
+// this process's copies without touching the sockets' backlogs or Unix
+// socket files, which the successor now serves.
+//
 // A handler that panics is not recovered: the panic ends the program, as in
 // package net's handlers and unlike net/http's. A handler reports failure by
 // returning an error, which closes its connection only.
