@@ -234,13 +234,15 @@ func (rs *restarter) removeFiles() {
 
 // restart starts a replacement with every socket of l and waits until it
 // is ready. It reports whether it is: then this process must stop
-// accepting and drain. Otherwise it has logged why, and l serves on.
-func (rs *restarter) restart(l *reactor.Loop) bool {
+// accepting and drain. Otherwise it has logged why, and l serves on. A
+// SIGINT or SIGTERM meanwhile kills the replacement and is returned, for
+// serve to shut down; a SIGHUP is ignored (a restart is under way).
+func (rs *restarter) restart(l *reactor.Loop, sigs <-chan os.Signal) (bool, os.Signal) {
 	log := rs.log
 	files, err := l.ListenerFiles()
 	if err != nil {
 		log.Error("restart: cannot hand over the listening sockets; serving on", "err", err)
-		return false
+		return false, nil
 	}
 	defer func() {
 		for _, f := range files {
@@ -253,7 +255,7 @@ func (rs *restarter) restart(l *reactor.Loop) bool {
 		svc, ok := rs.names[f.Network+" "+f.Addr]
 		if !ok {
 			log.Error("restart: a listening socket of no known service; serving on", "network", f.Network, "addr", f.Addr)
-			return false
+			return false, nil
 		}
 		desc = append(desc, inheritedSocket{Service: svc, Network: f.Network, Addr: f.Addr})
 		extra = append(extra, f.File)
@@ -261,7 +263,7 @@ func (rs *restarter) restart(l *reactor.Loop) bool {
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		log.Error("restart: readiness pipe; serving on", "err", err)
-		return false
+		return false, nil
 	}
 	defer pr.Close()
 	extra = append(extra, pw)
@@ -270,7 +272,7 @@ func (rs *restarter) restart(l *reactor.Loop) bool {
 	if err != nil {
 		pw.Close()
 		log.Error("restart: cannot find this program's binary; serving on", "err", err)
-		return false
+		return false, nil
 	}
 	cmd := exec.Command(exe, os.Args[1:]...)
 	cmd.Env = append(os.Environ(), restartEnv+"="+string(js), readyEnv+"="+strconv.Itoa(3+len(files)))
@@ -279,7 +281,7 @@ func (rs *restarter) restart(l *reactor.Loop) bool {
 	if err := cmd.Start(); err != nil {
 		pw.Close()
 		log.Error("restart: cannot start the replacement; serving on", "err", err)
-		return false
+		return false, nil
 	}
 	pw.Close() // the child's copy is what it writes to; EOF means it died
 	exited := make(chan error, 1)
@@ -293,20 +295,32 @@ func (rs *restarter) restart(l *reactor.Loop) bool {
 	log.Info("restart: replacement started", "pid", cmd.Process.Pid, "sockets", len(files))
 	timer := time.NewTimer(readyTimeout)
 	defer timer.Stop()
-	select {
-	case err := <-ready:
-		if err == nil {
-			log.Info("restart: replacement ready", "pid", cmd.Process.Pid)
-			return true
+	for {
+		select {
+		case err := <-ready:
+			if err == nil {
+				log.Info("restart: replacement ready", "pid", cmd.Process.Pid)
+				return true, nil
+			}
+			err = <-exited // EOF: the child closed the pipe, exiting
+			log.Error("restart: the replacement exited before it was ready; serving on", "pid", cmd.Process.Pid, "err", exitReason(err))
+			return false, nil
+		case <-timer.C:
+			cmd.Process.Kill()
+			<-exited
+			log.Error("restart: the replacement was not ready in time and was killed; serving on", "pid", cmd.Process.Pid, "bound", readyTimeout)
+			return false, nil
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				log.Info("restart: already under way; SIGHUP ignored")
+				continue
+			}
+			cmd.Process.Kill()
+			<-exited
+			log.Info("restart: abandoned; the replacement was killed", "signal", sig.String(), "pid", cmd.Process.Pid)
+			return false, sig
 		}
-		err = <-exited // EOF: the child closed the pipe, exiting
-		log.Error("restart: the replacement exited before it was ready; serving on", "pid", cmd.Process.Pid, "err", exitReason(err))
-	case <-timer.C:
-		cmd.Process.Kill()
-		<-exited
-		log.Error("restart: the replacement was not ready in time and was killed; serving on", "pid", cmd.Process.Pid, "bound", readyTimeout)
 	}
-	return false
 }
 
 // exitReason describes how a process ended.

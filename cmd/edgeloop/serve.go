@@ -290,10 +290,11 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			return fail(exitFailed, "the loops stopped unexpectedly: %v", l.Err())
 		}
 		if sig == syscall.SIGHUP {
-			if rs.restart(l) {
+			var ready bool
+			if ready, sig = rs.restart(l, sigs); ready {
 				return rs.handOver(l, sigs, fail)
 			}
-			sig = nil // the replacement failed: serve on
+			// The replacement failed: serve on, unless a signal says stop.
 		}
 	}
 	log.Info("shutting down", "signal", sig.String(), "bound", shutdownGrace)
