@@ -470,3 +470,42 @@ func TestServeRestartUnsupportedBackendServesOn(t *testing.T) {
 		t.Fatalf("exit %d after SIGTERM; stderr:\n%s", code, p.stderr)
 	}
 }
+
+// TestServeRestartTwice restarts a process that itself took its sockets
+// from a predecessor: it hands them on in turn, leaves the Unix socket's
+// file to its own successor, and the third process serves.
+func TestServeRestartTwice(t *testing.T) {
+	dir, err := os.MkdirTemp("", "el")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "e.sock")
+	first := startProcess(t, bin, nil, nil, "serve", "--echo", "127.0.0.1:0,unix://"+path, "--loops", "2")
+	tcp := first.addr(t, "echo", "tcp")
+	first.stderr.waitFor(t, "msg=serving", 20*time.Second)
+	first.cmd.Process.Signal(syscall.SIGHUP)
+	second := first.successor(t)
+	if code := first.exit(t, 40*time.Second); code != 0 {
+		t.Fatalf("the first process exited %d; stderr:\n%s", code, first.stderr)
+	}
+	syscall.Kill(second, syscall.SIGHUP) // its log goes to the same stderr
+	deadline := time.Now().Add(40 * time.Second)
+	for !gone(second) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the second process (pid %d) did not exit after handing over; stderr:\n%s", second, first.stderr)
+		}
+		time.Sleep(10 * time.Millisecond) // polling for the exit
+	}
+	ms := regexp.MustCompile(`msg="restart: replacement ready" pid=(\d+)`).FindAllStringSubmatch(first.stderr.String(), -1)
+	if len(ms) != 2 {
+		t.Fatalf("want two replacements ready; stderr:\n%s", first.stderr)
+	}
+	third, _ := strconv.Atoi(ms[1][1])
+	defer syscall.Kill(third, syscall.SIGKILL)
+	for _, tg := range [][2]string{{"tcp", tcp}, {"unix", path}} {
+		if dialErr, err := exchange(tg[0], tg[1], "third\n"); dialErr != nil || err != nil {
+			t.Fatalf("%s served by the third process: connect %v, exchange %v; stderr:\n%s", tg[0], dialErr, err, first.stderr)
+		}
+	}
+}
