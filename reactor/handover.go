@@ -75,8 +75,10 @@ func (r *Loop) ListenerFiles() ([]ListenerFile, error) {
 // or not a stream one; it makes the socket non-blocking, a flag the socket
 // shares with every process that holds it.
 //
-// The socket goes to one event loop, the listeners taking turns. With
-// several loops it keeps what it accepts if it is one of a SO_REUSEPORT
+// The socket goes to one event loop: the one that has adopted the fewest
+// sockets of its address, so that the N sockets of a predecessor's
+// SO_REUSEPORT group go one per loop, in whatever order. With several
+// loops it keeps what it accepts if it is one of a SO_REUSEPORT
 // group and the balance is BalanceReusePort (the kernel spreads the
 // connections over the group's sockets, one per loop of the process that
 // made them); otherwise its loop hands connections to the others as
@@ -101,8 +103,8 @@ func (r *Loop) ListenFile(f *os.File, fac Factory) (net.Addr, error) {
 
 // ListenPacketFile adopts f, a bound datagram socket (UDP) made by another
 // process or inherited, as ListenFile adopts a listener, and serves it
-// with the handler fac makes. It goes to one event loop, the sockets
-// taking turns. On the gnet backend it returns ErrUnsupported.
+// with the handler fac makes. It goes to one event loop, chosen as for
+// ListenFile. On the gnet backend it returns ErrUnsupported.
 func (r *Loop) ListenPacketFile(f *os.File, fac PacketFactory) (net.Addr, error) {
 	if fac == nil {
 		return nil, fmt.Errorf("listen file %s: %w", f.Name(), ErrNilFactory)
@@ -330,7 +332,7 @@ func (g *group) ListenFile(f *os.File, fac Factory) (net.Addr, error) {
 			}
 		}
 	}
-	l := g.loops[int(g.listeners.Add(1)-1)%len(g.loops)]
+	l := g.adoptLoop("tcp", sa)
 	if err := l.post(func() { l.addListener(fd, fac, spread, balance, nil) }); err != nil {
 		unix.Close(fd)
 		return nil, err
@@ -339,6 +341,34 @@ func (g *group) ListenFile(f *os.File, fac Factory) (net.Addr, error) {
 		return &net.UnixAddr{Name: u.Name, Net: "unix"}, nil
 	}
 	return sockaddr.ToNet(sa), nil
+}
+
+// adoptLoop picks the loop for an adopted socket bound to sa: the one that
+// has adopted the fewest of network's sockets at that address, so that a
+// predecessor's SO_REUSEPORT group (a socket per loop) is spread one per
+// loop whatever order the sockets come in; the first such loop counting
+// from a turn that moves with every socket adopted.
+func (g *group) adoptLoop(network string, sa unix.Sockaddr) *eventLoop {
+	key := network + " " + sockaddr.ToNet(sa).String()
+	g.adoptMu.Lock()
+	defer g.adoptMu.Unlock()
+	if g.adopted == nil {
+		g.adopted = map[string][]int{}
+	}
+	counts := g.adopted[key]
+	if counts == nil {
+		counts = make([]int, len(g.loops))
+		g.adopted[key] = counts
+	}
+	start := int(g.listeners.Add(1) - 1)
+	best := start % len(g.loops)
+	for i := range g.loops {
+		if j := (start + i) % len(g.loops); counts[j] < counts[best] {
+			best = j
+		}
+	}
+	counts[best]++
+	return g.loops[best]
 }
 
 // ListenPacketFile implements HandoverEngine.
@@ -358,7 +388,7 @@ func (g *group) ListenPacketFile(f *os.File, fac PacketFactory) (net.Addr, error
 		unix.Close(fd)
 		return nil, os.NewSyscallError("setsockopt", err)
 	}
-	l := g.loops[int(g.listeners.Add(1)-1)%len(g.loops)]
+	l := g.adoptLoop("udp", sa)
 	if err := l.post(func() { l.addEndpoint(fd, family, fac) }); err != nil {
 		unix.Close(fd)
 		return nil, err
