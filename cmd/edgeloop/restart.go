@@ -332,7 +332,8 @@ func exitReason(err error) string {
 }
 
 // handOver stops accepting, lets the open connections finish, at most
-// rs.drain, then shuts l down. A signal during the drain ends it early.
+// rs.drain, then shuts l down. A SIGINT or SIGTERM during the drain ends
+// it early; a SIGHUP is ignored.
 // It returns serve's exit status.
 func (rs *restarter) handOver(l *reactor.Loop, sigs <-chan os.Signal, fail func(int, string, ...any) int) int {
 	log := rs.log
@@ -353,6 +354,10 @@ wait:
 			log.Info("restart: drain timeout; closing the connections left", "conns", l.OpenConns())
 			break wait
 		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				log.Info("restart: handed over already; SIGHUP ignored (send it to the replacement)")
+				continue
+			}
 			log.Info("restart: drain cut short", "signal", sig.String(), "conns", l.OpenConns())
 			break wait
 		case <-l.Done():
