@@ -30,8 +30,9 @@ import (
 //  3. The old process then stops accepting (the sockets, and what waits in
 //     their backlogs, live on in the new one), waits for its open
 //     connections to finish, at most --drain-timeout, shuts down and exits
-//  0. If the new process exits or is not ready within readyTimeout, the
-//     old one kills it if need be, logs why, and keeps serving.
+//     with status 0. If the new process exits or is not ready within
+//     readyTimeout, the old one kills it if need be, logs why, and keeps
+//     serving.
 //
 // The new process unsets both variables at start, so that no process it
 // starts takes the descriptors for its own.
@@ -69,14 +70,16 @@ type inheritance struct {
 }
 
 // takeInheritance reads and unsets the variables that pass sockets to this
-// process: a predecessor's (restartEnv) or systemd's (LISTEN_FDS). Only
-// services can map them: running is the service names that serve runs,
-// for systemd's unnamed sockets.
-func takeInheritance(running []string) (*inheritance, error) {
+// process: a predecessor's (restartEnv) or systemd's (LISTEN_FDS). named
+// are the services named by flags, which systemd's unnamed sockets go to.
+func takeInheritance(named []string) (*inheritance, error) {
 	if os.Getenv(restartEnv) != "" {
+		for _, v := range []string{listenPID, listenFDs, listenFDNames} {
+			os.Unsetenv(v) // a predecessor's sockets take their place
+		}
 		return takeRestart()
 	}
-	socks, err := takeSystemd(running)
+	socks, err := takeSystemd(named)
 	if err != nil || socks == nil {
 		return nil, err
 	}
