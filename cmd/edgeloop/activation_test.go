@@ -191,8 +191,9 @@ func serves(service, network, addr string) error {
 
 // TestServeSystemdSocketActivate runs serve under systemd-socket-activate,
 // which binds a Unix socket, names it and starts serve on the first
-// connection: that connection is served, and after serve exits the file
-// systemd made is still there.
+// connection: that connection is served. A SIGHUP restart hands the socket
+// on (the replacement must not take the LISTEN_ variables, unset), and
+// after the replacement's exit the file systemd made is still there.
 func TestServeSystemdSocketActivate(t *testing.T) {
 	tool := needTool(t, "systemd-socket-activate")
 	dir, err := os.MkdirTemp("", "el")
@@ -211,9 +212,21 @@ func TestServeSystemdSocketActivate(t *testing.T) {
 	if out := p.stdout.String(); out != "listening lines unix "+path+"\n" {
 		t.Errorf("stdout %q, want only the lines service on the socket passed", out)
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if code := p.exit(t, 20*time.Second); code != 0 {
-		t.Fatalf("exit %d after SIGTERM; stderr:\n%s", code, p.stderr)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	pid := p.successor(t)
+	if code := p.exit(t, 40*time.Second); code != 0 {
+		t.Fatalf("exit %d after the hand-over; stderr:\n%s", code, p.stderr)
+	}
+	if err := serves("lines", "unix", path); err != nil {
+		t.Fatalf("after the restart: %v; stderr:\n%s", err, p.stderr)
+	}
+	syscall.Kill(pid, syscall.SIGTERM)
+	deadline := time.Now().Add(20 * time.Second)
+	for !gone(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the replacement (pid %d) did not exit on SIGTERM", pid)
+		}
+		time.Sleep(10 * time.Millisecond) // polling for the exit
 	}
 	if _, err := os.Lstat(path); err != nil {
 		t.Errorf("the socket file systemd-socket-activate made is gone after serve's exit: %v", err)

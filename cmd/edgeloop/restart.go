@@ -52,6 +52,9 @@ type inheritedSocket struct {
 	Service string `json:"service"`
 	Network string `json:"network"` // "tcp", "unix" or "udp"
 	Addr    string `json:"addr"`
+	// Keep says a Unix socket's file is not serve's to remove: systemd
+	// made it, for the first process of the chain.
+	Keep bool `json:"keep,omitempty"`
 }
 
 // inherited is a socket this process was given, and its service.
@@ -171,8 +174,10 @@ func (rs *restarter) listenAll(l *reactor.Loop, run []listening, in *inheritance
 				return fmt.Errorf("%s: inherited %s socket %s: %w", r.name, s.Network, s.Addr, err)
 			}
 			names.add(s.Network, a.String(), r.name)
-			if s.Network == "unix" && in.from == "restart" {
-				if f, err := unixsock.Bound(a.String()); err == nil {
+			if s.Network == "unix" {
+				if in.from == "systemd" || s.Keep {
+					rs.keep[a.String()] = true
+				} else if f, err := unixsock.Bound(a.String()); err == nil {
 					rs.files = append(rs.files, f)
 				}
 			}
@@ -219,6 +224,7 @@ type restarter struct {
 	drain      time.Duration
 	log        *slog.Logger
 	files      []*unixsock.File // adopted Unix sockets' files, removed at exit
+	keep       map[string]bool  // paths of Unix sockets systemd made, never removed
 	handedOver bool
 }
 
@@ -260,7 +266,7 @@ func (rs *restarter) restart(l *reactor.Loop, sigs <-chan os.Signal) (bool, os.S
 			log.Error("restart: a listening socket of no known service; serving on", "network", f.Network, "addr", f.Addr)
 			return false, nil
 		}
-		desc = append(desc, inheritedSocket{Service: svc, Network: f.Network, Addr: f.Addr})
+		desc = append(desc, inheritedSocket{Service: svc, Network: f.Network, Addr: f.Addr, Keep: f.Network == "unix" && rs.keep[f.Addr]})
 		extra = append(extra, f.File)
 	}
 	pr, pw, err := os.Pipe()

@@ -264,7 +264,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(exitFailed, "%v", err)
 	}
-	rs := &restarter{names: socketNames{}, drain: *drainTimeout, log: log}
+	rs := &restarter{names: socketNames{}, keep: map[string]bool{}, drain: *drainTimeout, log: log}
 	if err := rs.listenAll(l, run, in, stdout); err != nil {
 		l.Shutdown(context.Background())
 		return fail(exitFailed, "%v", err)
