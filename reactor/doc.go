@@ -65,6 +65,13 @@
 // Loop.Adopt serves a socket on a chosen loop; package fdpass sends
 // sockets between processes and hands accepted connections to workers.
 //
+// Sockets move between processes for a restart (handover.go):
+// ListenerFiles duplicates every listening and bound datagram socket, each
+// loop's SO_REUSEPORT one included, ListenFile and ListenPacketFile adopt
+// inherited ones (a predecessor's, or systemd's), and StopAccepting closes
+// this process's copies without touching the sockets' backlogs or Unix
+// socket files, which the successor now serves.
+//
 // A handler that panics is not recovered: the panic ends the program, as in
 // package net's handlers and unlike net/http's. A handler reports failure by
 // returning an error, which closes its connection only.

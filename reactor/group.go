@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +29,9 @@ type group struct {
 	listeners atomic.Uint32 // round robin for the loop of a spreading listener
 	draining  atomic.Bool
 	doneCh    chan struct{}
+
+	adoptMu sync.Mutex
+	adopted map[string][]int // sockets adopted per loop, by "NETWORK ADDR" (adoptLoop)
 }
 
 func newGroup(o *options) (*group, error) {

@@ -44,6 +44,13 @@
 // abstract names ("@name") are refused: gnet would remove a file of that
 // name in the working directory.
 //
+// The engine does not implement reactor.HandoverEngine: ListenerFiles,
+// ListenFile, ListenPacketFile and StopAccepting return
+// reactor.ErrUnsupported (OpenConns -1). gnet binds its own listeners and
+// cannot adopt a socket it did not make, and its Engine.Dup gives one
+// listener's descriptor, not each loop's SO_REUSEPORT one; so serve on gnet
+// answers SIGHUP by logging that it cannot restart, and serves on.
+//
 // gnet has no idle timeout that reports to the handler; with
 // reactor.WithIdleTimeout the adapter sweeps from gnet's ticker (OnTick)
 // every timeout/8 and closes, on each connection's own loop, those that

@@ -30,6 +30,14 @@
 // unnamed peer's address is a *net.UnixAddr with Name "" (package net
 // writes "@" on Linux).
 //
+// It implements reactor.HandoverEngine: ListenerFiles duplicates each
+// listener's and bound endpoint's descriptor through SyscallConn (one
+// socket per address: package net has no SO_REUSEPORT group); ListenFile
+// and ListenPacketFile are net.FileListener and net.FilePacketConn, after
+// checking the socket's type (and SO_ACCEPTCONN); StopAccepting closes
+// this process's listeners and bound endpoints, leaving Unix socket files
+// in place; an adopted Unix socket's file is never removed.
+//
 // With reactor.WithIdleTimeout, one goroutine per engine sweeps the stream
 // connections every timeout/8 and closes those that moved no byte for the
 // timeout (HandleClose gets reactor.ErrIdleTimeout); each read and write

@@ -99,7 +99,8 @@ func (s service) schemes() string {
 // listening is a service on one of its endpoints.
 type listening struct {
 	service
-	ep endpoint
+	ep    endpoint
+	names socketNames // where each socket's service is recorded; may be nil
 }
 
 // listen starts r and prints a "listening SERVICE NETWORK ADDR" line per
@@ -123,6 +124,7 @@ func (r listening) listen(l *reactor.Loop, stdout io.Writer, log *slog.Logger) e
 			return err
 		}
 		fmt.Fprintf(stdout, "listening %s tcp %s\n", r.name, a)
+		r.names.add("tcp", a.String(), r.name)
 		if ta, ok := a.(*net.TCPAddr); ok {
 			host, _, _ := net.SplitHostPort(addr)
 			addr = net.JoinHostPort(host, strconv.Itoa(ta.Port))
@@ -145,6 +147,7 @@ func (r listening) listenStream(l *reactor.Loop, network, addr string, stdout io
 		return err
 	}
 	fmt.Fprintf(stdout, "listening %s %s %s\n", r.name, network, a)
+	r.names.add(network, a.String(), r.name)
 	return nil
 }
 
@@ -154,5 +157,6 @@ func (r listening) listenPacket(l *reactor.Loop, addr string, stdout io.Writer) 
 		return err
 	}
 	fmt.Fprintf(stdout, "listening %s udp %s\n", r.name, a)
+	r.names.add("udp", a.String(), r.name)
 	return nil
 }

@@ -385,6 +385,7 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		{"unknown flag", []string{"--frob"}, "flag provided but not defined: -frob"},
 		{"stray argument", []string{"extra"}, `unexpected argument "extra"`},
 		{"idle timeout negative", []string{"--idle-timeout", "-1s"}, "--idle-timeout -1s is out of range"},
+		{"drain timeout negative", []string{"--drain-timeout", "-1s"}, "--drain-timeout -1s is out of range"},
 		{"idle timeout too long", []string{"--idle-timeout", "1200h"}, "--idle-timeout 1200h0m0s is out of range"},
 		{"datagram size 0", []string{"--datagram-size", "0"}, "--datagram-size 0 is out of range: give 1 to 65507"},
 		{"max array 0", []string{"--max-array", "0"}, "--max-array 0 is out of range"},

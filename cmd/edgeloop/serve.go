@@ -122,6 +122,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	maxQuestion := fs.Int("max-question", qa.DefaultMax, "the longest question, in `BYTES` with its '?', the qa service takes;\n"+
 		"a longer one gets an error line and its connection closes. 1 to 16 MiB.\n"+
 		"Refused (exit 2): anything else.")
+	drainTimeout := fs.Duration("drain-timeout", defaultDrainTimeout, "on SIGHUP (a zero-downtime restart), how long the old process lets its\n"+
+		"open connections finish, at most `D`, once its replacement serves; then\n"+
+		"it closes them and exits 0. Refused (exit 2): a negative D.")
 	lockThread := fs.Bool("lock-os-thread", false, "lock each event loop to an OS thread for its life. Off by default: a\n"+
 		"loop parked in the runtime's poller then needs another thread to wake\n"+
 		"it on its own, a futex wake-up per turn. The gnet and net backends\n"+
@@ -131,7 +134,12 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			"Runs the services. With no service flag, every service runs on its default\n"+
 			"address; with one or more, only those run. SIGINT or SIGTERM shuts down\n"+
 			"gracefully: stop accepting, flush queued output, close, exit 0. The flush\n"+
-			"is bounded by %v; a second SIGINT or SIGTERM during it exits at once.\n\n"+
+			"is bounded by %v; a second SIGINT or SIGTERM during it exits at once.\n"+
+			"SIGHUP restarts with no downtime: a new process of the same binary and\n"+
+			"arguments takes over every listening socket, then this one drains its\n"+
+			"connections (--drain-timeout) and exits 0; if the new one fails, this one\n"+
+			"serves on. Under systemd socket activation (LISTEN_FDS, LISTEN_FDNAMES\n"+
+			"naming services), serve uses the sockets passed instead of binding.\n\n"+
 			"Exit status: 0 after a graceful shutdown; 1 if serving failed (a listen\n"+
 			"error, the loops stopped, a shutdown cut short by its bound); 2 for a bad\n"+
 			"command line, when nothing is started; 3 if a second signal cut the\n"+
@@ -161,6 +169,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	if *idle < 0 || *idle > reactor.MaxIdleTimeout {
 		return fail(exitUsage, "--idle-timeout %v is out of range: give 0 (never) or a duration such as 30s, at most 24 days", *idle)
+	}
+	if *drainTimeout < 0 {
+		return fail(exitUsage, "--drain-timeout %v is out of range: give 0 (close at once) or a duration such as 30s", *drainTimeout)
 	}
 	if *dgramSize < 1 || *dgramSize > 65507 {
 		return fail(exitUsage, "--datagram-size %d is out of range: give 1 to 65507 bytes", *dgramSize)
@@ -210,6 +221,15 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			named[f.Name] = true
 		}
 	})
+	in, err := takeInheritance(keys(named))
+	if err != nil {
+		return fail(exitUsage, "%v", err)
+	}
+	if in != nil && len(named) == 0 {
+		for _, name := range in.services() {
+			named[name] = true // socket activation: only the services given sockets
+		}
+	}
 	var run []listening
 	for _, s := range services {
 		addr := *addrs[s.name]
@@ -222,7 +242,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			if err != nil {
 				return fail(exitUsage, "--%s %q: %v", s.name, a, err)
 			}
-			run = append(run, listening{s, ep})
+			run = append(run, listening{service: s, ep: ep})
 		}
 	}
 	if len(run) == 0 {
@@ -232,7 +252,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 
 	// Signals are counted, not just noticed: the second one ends the shutdown.
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
 	opts := []reactor.Option{reactor.WithLoops(*loops), reactor.WithLogger(log),
@@ -244,12 +264,12 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(exitFailed, "%v", err)
 	}
-	for _, r := range run {
-		if err := r.listen(l, stdout, log); err != nil {
-			l.Shutdown(context.Background())
-			return fail(exitFailed, "%s: %v", r.name, err)
-		}
+	rs := &restarter{names: socketNames{}, keep: map[string]bool{}, drain: *drainTimeout, log: log}
+	if err := rs.listenAll(l, run, in, stdout); err != nil {
+		l.Shutdown(context.Background())
+		return fail(exitFailed, "%v", err)
 	}
+	defer rs.removeFiles()
 	name := *backendName
 	if name == "" {
 		name = backend.Default()
@@ -260,11 +280,22 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	stopReturns := memreturn.Start(memreturn.DefaultInterval)
 	defer stopReturns()
 
+	in.signalReady()
+
 	var sig os.Signal
-	select {
-	case sig = <-sigs:
-	case <-l.Done():
-		return fail(exitFailed, "the loops stopped unexpectedly: %v", l.Err())
+	for sig == nil {
+		select {
+		case sig = <-sigs:
+		case <-l.Done():
+			return fail(exitFailed, "the loops stopped unexpectedly: %v", l.Err())
+		}
+		if sig == syscall.SIGHUP {
+			var ready bool
+			if ready, sig = rs.restart(l, sigs); ready {
+				return rs.handOver(l, sigs, fail)
+			}
+			// The replacement failed: serve on, unless a signal says stop.
+		}
 	}
 	log.Info("shutting down", "signal", sig.String(), "bound", shutdownGrace)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)

@@ -190,6 +190,17 @@ func (f *File) Remove() error {
 	return nil
 }
 
+// Forget drops f's claim on its path: Remove will leave the file alone.
+// A process that hands its listening socket to another (a restart) calls
+// it, since the other now serves the same socket, at the same file.
+func (f *File) Forget() {
+	if f == nil {
+		return
+	}
+	f.path = ""
+	f.release()
+}
+
 // release closes the descriptor that pins the file, if any.
 func (f *File) release() {
 	if f.pin >= 0 {

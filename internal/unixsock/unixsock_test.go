@@ -161,6 +161,8 @@ func TestRemove(t *testing.T) {
 			os.Remove(p)
 			os.WriteFile(p, nil, 0o600)
 		}, true},
+		// Handed to another process, which serves the same socket, same file.
+		{"forgotten", nil, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := sockPath(t)
@@ -174,7 +176,11 @@ func TestRemove(t *testing.T) {
 				t.Errorf("Path() = %q, want %q", f.Path(), path)
 			}
 			ln.Close()
-			tc.between(t, path)
+			if tc.between == nil {
+				f.Forget()
+			} else {
+				tc.between(t, path)
+			}
 			if err := f.Remove(); err != nil {
 				t.Fatalf("Remove: %v", err)
 			}
