@@ -43,14 +43,15 @@ type Admission interface {
 func WithAdmission(a Admission) Option { return func(o *options) { o.admission = a } }
 
 // PeerOf returns the IP address of a net.Addr as an Admission sees it, for
-// engines: IPv4-mapped IPv6 addresses unmapped, the zero Addr for an
-// address with no IP (a Unix socket's).
+// engines: IPv4-mapped IPv6 addresses unmapped, without the zone of a
+// link-local address (the native loop's peers have none), the zero Addr
+// for an address with no IP (a Unix socket's).
 func PeerOf(a net.Addr) netip.Addr {
 	switch a := a.(type) {
 	case *net.TCPAddr:
-		return a.AddrPort().Addr().Unmap()
+		return a.AddrPort().Addr().Unmap().WithZone("")
 	case *net.UDPAddr:
-		return a.AddrPort().Addr().Unmap()
+		return a.AddrPort().Addr().Unmap().WithZone("")
 	}
 	return netip.Addr{}
 }
