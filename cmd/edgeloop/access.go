@@ -21,15 +21,17 @@ type accessFlags struct {
 func addAccessFlags(fs *flag.FlagSet) *accessFlags {
 	return &accessFlags{
 		allow: fs.String("allow", "", "accept TCP connections only from these networks: `CIDR`[,CIDR...], IPv4\n"+
-			"or IPv6 (10.0.0.0/8,::1); a bare address is one host. Empty: from anywhere"),
+			"or IPv6 (10.0.0.0/8,::1); a bare address is one host. Empty: from anywhere.\n"+
+			"Refused (exit 2): an entry that is no address or network, an empty entry"),
 		deny: fs.String("deny", "", "refuse TCP connections from these networks: `CIDR`[,CIDR...]. Deny wins\n"+
 			"over --allow. Refused connections are closed at accept, before any service\n"+
 			"sees them, counted, and logged at most once per 10s with their count.\n"+
 			"--allow, --deny and the limits apply to TCP services only: not to UDP\n"+
 			"datagrams, nor to Unix sockets (their file's permissions say who may connect)"),
 		maxConns: fs.Int("max-conns", 0, "at most `N` TCP connections open at once, all services together; one\n"+
-			"over it is refused at accept. 0: no limit"),
-		maxPerIP: fs.Int("max-conns-per-ip", 0, "at most `N` TCP connections open at once from one peer address. 0: no limit"),
+			"over it is refused at accept. 0: no limit. Refused (exit 2): a negative N"),
+		maxPerIP: fs.Int("max-conns-per-ip", 0, "at most `N` TCP connections open at once from one peer address. 0: no\n"+
+			"limit. Refused (exit 2): a negative N"),
 	}
 }
 
