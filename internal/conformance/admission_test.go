@@ -354,7 +354,10 @@ func TestAdmissionBeforeRegistration(t *testing.T) {
 		rules := access.New(access.Config{Deny: mustPrefixes(t, peerB), Logger: quietLog})
 		var calls atomic.Int64
 		f := func(c reactor.Conn) reactor.Handler { calls.Add(1); return echo.New(c) }
-		l := NewLoop(t, name, 2, reactor.WithPoller(open), reactor.WithAdmission(rules))
+		// One loop: its listener is registered before the first connection
+		// is served. With more, another loop's listener could register
+		// after the count is taken.
+		l := NewLoop(t, name, 1, reactor.WithPoller(open), reactor.WithAdmission(rules))
 		addr := Listen(t, l, f)
 		first := dialFromT(t, peerA, addr)
 		if err := echoes(first, "settled"); err != nil {
