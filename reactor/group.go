@@ -254,7 +254,7 @@ func (a *acceptor) HandleRecv() error {
 		var err error
 		var peer netip.Addr
 		if admit {
-			fd, peer, err = l.acceptPeer(int(a.c.fd))
+			fd, peer, err = l.sa.accept(int(a.c.fd))
 		} else {
 			fd, err = l.accept(int(a.c.fd))
 		}

@@ -45,10 +45,10 @@ func accept(lfd int) (int, error) {
 // acceptAddr is empty on the BSDs: unix.Accept returns the address.
 type acceptAddr struct{}
 
-// acceptPeer is accept with the peer's IP address, for an Admission, from
-// the Sockaddr unix.Accept builds anyway, IPv4-mapped IPv6 addresses
-// unmapped.
-func (l *eventLoop) acceptPeer(lfd int) (int, netip.Addr, error) {
+// accept is the platform's accept with the peer's IP address, for an
+// Admission, from the Sockaddr unix.Accept builds anyway, IPv4-mapped IPv6
+// addresses unmapped.
+func (*acceptAddr) accept(lfd int) (int, netip.Addr, error) {
 	fd, sa, err := unix.Accept(lfd)
 	fd, err = prepare(fd, err)
 	if err != nil {

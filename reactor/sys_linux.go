@@ -57,7 +57,7 @@ const acceptCall = "accept4"
 // RawSyscall is sound for the reason rawRead gives: the listener is
 // O_NONBLOCK, so the call returns at once with a connection or EAGAIN;
 // x/sys goes through Syscall6 because it cannot assume that.
-// With an Admission, acceptPeer passes an address buffer instead.
+// With an Admission, acceptAddr.accept passes an address buffer instead.
 func accept(lfd int) (int, error) {
 	r, _, e := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(lfd), 0, 0, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
 	if e != 0 {
@@ -66,27 +66,27 @@ func accept(lfd int) (int, error) {
 	return int(r), nil
 }
 
-// acceptAddr is the address buffer acceptPeer passes to accept4, one per
+// acceptAddr is the address buffer its accept passes to accept4, one per
 // loop and reused.
 type acceptAddr struct {
 	rsa unix.RawSockaddrAny
 	n   uint32 // socklen_t
 }
 
-// acceptPeer is accept with the peer's IP address, for an Admission. The
-// kernel writes the address into a buffer the loop owns (l.sa), and
-// netip.Addr is a value, so it allocates nothing either. RawSyscall as for
-// accept; passing &l.sa.rsa is sound because the loop lives on the heap,
-// which the collector does not move, and the pointer is converted in the
-// call expression.
-func (l *eventLoop) acceptPeer(lfd int) (int, netip.Addr, error) {
-	l.sa.n = unix.SizeofSockaddrAny
-	r, _, e := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(lfd), uintptr(unsafe.Pointer(&l.sa.rsa)),
-		uintptr(unsafe.Pointer(&l.sa.n)), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+// accept is the platform's accept with the peer's IP address, for an
+// Admission. The kernel writes the address into s, which the loop owns,
+// and netip.Addr is a value, so it allocates nothing either. RawSyscall as
+// for accept; passing &s.rsa is sound because s is a field of the loop,
+// which lives on the heap, which the collector does not move, and the
+// pointers are converted in the call expression.
+func (s *acceptAddr) accept(lfd int) (int, netip.Addr, error) {
+	s.n = unix.SizeofSockaddrAny
+	r, _, e := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(lfd), uintptr(unsafe.Pointer(&s.rsa)),
+		uintptr(unsafe.Pointer(&s.n)), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
 	if e != 0 {
 		return -1, netip.Addr{}, e
 	}
-	return int(r), rawPeer(&l.sa.rsa), nil
+	return int(r), rawPeer(&s.rsa), nil
 }
 
 // rawPeer reads the IP address out of a sockaddr the kernel filled,
