@@ -25,7 +25,8 @@ type Admission interface {
 	// Release is called once for every connection Admit admitted, when it
 	// closes, however it closes: by its handler, by the peer, by an error,
 	// by the idle sweep or by Shutdown, and also when it could not be
-	// registered or was handed to a loop that was exiting.
+	// registered, was handed to a loop that was exiting, or was detached
+	// (Detach).
 	Release(peer netip.Addr)
 }
 
@@ -34,7 +35,8 @@ type Admission interface {
 // native loop and of the net and gnet backends. Connections accepted on a
 // Unix socket have no IP address: they are admitted without calling a
 // (their access is the socket file's permissions). Connections made with
-// Dial and datagram endpoints are not subject to it.
+// Dial or taken in with Adopt, and datagram endpoints, are not subject to
+// it; a connection taken off its loop with Detach is released then.
 //
 // On the native loop a refused connection costs an accept and a close and
 // nothing else: no Factory call, no epoll_ctl, no table entry. The gnet

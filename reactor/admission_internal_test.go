@@ -113,3 +113,28 @@ func TestAdmissionReleasedThroughHandOff(t *testing.T) {
 		t.Errorf("side tables hold %d and %d peers after exit, want none", len(a.peers), len(b.peers))
 	}
 }
+
+// TestAdmissionReleasedAtDetach: a connection taken off its loop with
+// Detach counts no more: its admission is released at once.
+func TestAdmissionReleasedAtDetach(t *testing.T) {
+	l := newTestLoopOn(t, 0, newFDTable())
+	adm := newCountingAdmission()
+	withAdmission(l, adm)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fds[1]) })
+	p := netip.MustParseAddr("192.0.2.1")
+	adm.Admit(p)
+	var c Conn
+	l.addAdmitted(fds[0], func(cc Conn) Handler { c = cc; return nothing{} }, p)
+	f, err := Detach(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if got := adm.counts(); len(got) != 0 || len(l.peers) != 0 {
+		t.Fatalf("after Detach: admission %v, side table %d; want nothing", got, len(l.peers))
+	}
+}
