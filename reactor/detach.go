@@ -38,6 +38,9 @@ type Adopter interface {
 // business: the loop neither sends nor keeps anything. Input still in the
 // kernel, and output the kernel has not sent yet, go with the socket.
 //
+// A detached connection no longer counts against the Loop's Admission
+// (WithAdmission): Release is called for it at once, as for a close.
+//
 // A connection still connecting (Dial), closing gracefully
 // (CloseGraceful, Shutdown's flush) or already closed cannot be detached
 // (ErrClosed for the last two). Portability: the native loop on every
@@ -106,6 +109,9 @@ func (c *conn) Detach() (*os.File, error) {
 		return nil, fmt.Errorf("reactor: detach fd %d: %w", fd, err)
 	}
 	l.table.clear(fd)
+	if l.peers != nil {
+		l.releasePeer(c.fd) // it counts against this process's limits no more
+	}
 	c.flags |= fClosed
 	l.load.Add(-1)
 	l.live--

@@ -42,4 +42,8 @@ type Config struct {
 	// IdleTimeout, if positive, closes connections idle that long with
 	// ErrIdleTimeout (WithIdleTimeout).
 	IdleTimeout time.Duration
+	// Admission, if not nil, decides at accept which TCP connections are
+	// served (WithAdmission); the engine calls Release when an admitted
+	// one closes.
+	Admission Admission
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -251,8 +252,16 @@ func (a *acceptor) HandleRecv() error {
 	if a.spread != nil {
 		defer l.wakeInboxes() // one wake per target per batch
 	}
+	admit := l.adm != nil && !a.unix // a Unix socket's peer has no IP: admitted
 	for l.spent < l.budget {
-		fd, err := l.accept(int(a.c.fd))
+		var fd int
+		var err error
+		var peer netip.Addr
+		if admit {
+			fd, peer, err = l.sa.accept(int(a.c.fd))
+		} else {
+			fd, err = l.accept(int(a.c.fd))
+		}
 		if err == unix.EAGAIN {
 			a.c.flags &^= fReadable
 			// An empty backlog ends a run of failures, not the first accept
@@ -282,13 +291,16 @@ func (a *acceptor) HandleRecv() error {
 			return nil
 		}
 		l.spent += acceptCost
+		if admit && !l.admit(fd, peer) {
+			continue // refused: closed, never registered
+		}
 		if !a.unix { // Nagle is TCP's
 			unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		}
-		if t := a.target(); t != l && t.handOff(l, fd, a.f) {
+		if t := a.target(); t != l && t.handOff(l, fd, a.f, peer) {
 			continue
 		}
-		l.addConn(fd, a.f, fWritable) // its own, or its target has exited
+		l.addAdmitted(fd, a.f, peer) // its own, or its target has exited
 	}
 	return nil
 }

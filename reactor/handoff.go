@@ -2,6 +2,7 @@ package reactor
 
 import (
 	"errors"
+	"net/netip"
 
 	"github.com/edgeloop/edgeloop/poller"
 	"golang.org/x/sys/unix"
@@ -12,8 +13,9 @@ import (
 // Nothing in it is TCP's, so that any stream listener (Unix sockets too)
 // can spread its connections this way.
 type handoff struct {
-	fd int32
-	f  Factory
+	fd   int32
+	f    Factory
+	peer netip.Addr // the admitted peer (WithAdmission), else zero
 }
 
 // target picks the loop that serves the next connection a listener
@@ -53,7 +55,7 @@ func (a *acceptor) target() *eventLoop {
 // inbox non-empty and knows that a wake is coming. If t has exited (its
 // poller failed, or Shutdown ended it), it reports false and the caller
 // serves fd itself: a loop that died must not take clients with it.
-func (t *eventLoop) handOff(from *eventLoop, fd int, f Factory) bool {
+func (t *eventLoop) handOff(from *eventLoop, fd int, f Factory, peer netip.Addr) bool {
 	t.load.Add(1)
 	t.mu.Lock()
 	if t.exited {
@@ -62,7 +64,7 @@ func (t *eventLoop) handOff(from *eventLoop, fd int, f Factory) bool {
 		return false
 	}
 	first := len(t.inbox) == 0
-	t.inbox = append(t.inbox, handoff{fd: int32(fd), f: f})
+	t.inbox = append(t.inbox, handoff{fd: int32(fd), f: f, peer: peer})
 	t.mu.Unlock()
 	if first {
 		from.toWake = append(from.toWake, t)
@@ -98,9 +100,12 @@ func (l *eventLoop) takeInbox() {
 		l.load.Add(-1) // addConn counts it again
 		if l.draining {
 			unix.Close(int(h.fd))
+			if h.peer.IsValid() {
+				l.adm.Release(h.peer)
+			}
 			continue
 		}
-		l.addConn(int(h.fd), h.f, fWritable)
+		l.addAdmitted(int(h.fd), h.f, h.peer)
 	}
 	l.arrived = l.arrived[:0]
 }

@@ -1,6 +1,7 @@
 package reactor
 
 import (
+	"net/netip"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -24,7 +25,7 @@ func TestShutdownClosesInbox(t *testing.T) {
 			}
 			t.Cleanup(func() { unix.Close(fds[1]) })
 			unix.SetNonblock(fds[1], true)
-			if !b.handOff(a, fds[0], f) {
+			if !b.handOff(a, fds[0], f, netip.Addr{}) {
 				// Refused: the accepting loop serves it itself; here,
 				// closing it stands for that.
 				refused++

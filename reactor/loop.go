@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"runtime"
 	"sync"
@@ -118,6 +119,15 @@ type eventLoop struct {
 
 	lockThread bool // WithLockOSThread
 
+	// WithAdmission: adm decides at accept; peers holds the peer of each
+	// admitted connection on this loop, by descriptor, for its Release
+	// (nil without adm). A side table, not a conn field, so that a conn
+	// stays in its 48-byte size class, and not getpeername at close, which
+	// fails (ENOTCONN) once the peer has reset the connection.
+	adm   Admission
+	peers map[int32]netip.Addr
+	sa    acceptAddr // the sockaddr accept fills when adm is set, per OS
+
 	// Test seams, set only by export_test.go on the loop goroutine. accept
 	// takes a connection off a listener (the platform's accept; tests make
 	// it fail). tasksTaken, if set, runs in unlockTasks.
@@ -155,6 +165,9 @@ func newEventLoop(id int, p poller.Poller, t *fdTable, o *options) *eventLoop {
 		accept:    accept,
 
 		lockThread: o.lockThread,
+	}
+	if o.admission != nil {
+		l.adm, l.peers = o.admission, make(map[int32]netip.Addr)
 	}
 	l.lt, _ = p.(poller.LevelTriggered)
 	l.startIdleSweep(o.idle)
@@ -517,6 +530,9 @@ func (l *eventLoop) closeConn(c *conn, err error) {
 		l.dropDgram(c)
 	} else {
 		l.load.Add(-1)
+		if l.peers != nil {
+			l.releasePeer(c.fd)
+		}
 	}
 	l.live--
 	if len(l.resting) > 0 {

@@ -24,6 +24,7 @@ type options struct {
 	logger     *slog.Logger
 	balance    Balance
 	lockThread bool
+	admission  Admission
 }
 
 func defaultOptions() options {

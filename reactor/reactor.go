@@ -22,7 +22,7 @@ func New(opts ...Option) (*Loop, error) {
 		opt(&o)
 	}
 	if o.engine != nil {
-		eng, err := o.engine(Config{Loops: o.loops, ReadBuffer: o.readBuffer, Logger: o.logger, IdleTimeout: o.idle})
+		eng, err := o.engine(Config{Loops: o.loops, ReadBuffer: o.readBuffer, Logger: o.logger, IdleTimeout: o.idle, Admission: o.admission})
 		if err != nil {
 			return nil, err
 		}

@@ -3,6 +3,8 @@
 package reactor
 
 import (
+	"net/netip"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -38,6 +40,33 @@ const acceptCall = "accept"
 func accept(lfd int) (int, error) {
 	fd, _, err := unix.Accept(lfd)
 	return prepare(fd, err)
+}
+
+// acceptAddr is empty on the BSDs: unix.Accept returns the address.
+type acceptAddr struct{}
+
+// accept is the platform's accept with the peer's IP address, for an
+// Admission, from the Sockaddr unix.Accept builds anyway, IPv4-mapped IPv6
+// addresses unmapped.
+func (*acceptAddr) accept(lfd int) (int, netip.Addr, error) {
+	fd, sa, err := unix.Accept(lfd)
+	fd, err = prepare(fd, err)
+	if err != nil {
+		return -1, netip.Addr{}, err
+	}
+	return fd, peerOf(sa), nil
+}
+
+// peerOf returns the IP address in sa, IPv4-mapped IPv6 addresses
+// unmapped, or the zero Addr for a Sockaddr that has none (a Unix socket).
+func peerOf(sa unix.Sockaddr) netip.Addr {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrFrom4(sa.Addr)
+	case *unix.SockaddrInet6:
+		return netip.AddrFrom16(sa.Addr).Unmap()
+	}
+	return netip.Addr{}
 }
 
 // newSocket makes a non-blocking, close-on-exec stream socket.

@@ -3,6 +3,7 @@
 package reactor
 
 import (
+	"net/netip"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -56,17 +57,51 @@ const acceptCall = "accept4"
 // RawSyscall is sound for the reason rawRead gives: the listener is
 // O_NONBLOCK, so the call returns at once with a connection or EAGAIN;
 // x/sys goes through Syscall6 because it cannot assume that.
-//
-// Rules that need the peer (CIDR allow and deny lists) will pass a
-// RawSockaddrAny and its length that the loop owns, one per loop and reused,
-// and read the address from it as a netip.Addr (netip.AddrFrom4/AddrFrom16
-// are values): still no allocation per accept.
+// With an Admission, acceptAddr.accept passes an address buffer instead.
 func accept(lfd int) (int, error) {
 	r, _, e := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(lfd), 0, 0, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
 	if e != 0 {
 		return -1, e // an Errno below 256 in an interface allocates nothing
 	}
 	return int(r), nil
+}
+
+// acceptAddr is the address buffer its accept passes to accept4, one per
+// loop and reused.
+type acceptAddr struct {
+	rsa unix.RawSockaddrAny
+	n   uint32 // socklen_t
+}
+
+// accept is the platform's accept with the peer's IP address, for an
+// Admission. The kernel writes the address into s, which the loop owns,
+// and netip.Addr is a value, so it allocates nothing either. RawSyscall as
+// for accept; passing &s.rsa is sound because s is a field of the loop,
+// which lives on the heap, which the collector does not move, and the
+// pointers are converted in the call expression.
+func (s *acceptAddr) accept(lfd int) (int, netip.Addr, error) {
+	s.n = unix.SizeofSockaddrAny
+	r, _, e := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(lfd), uintptr(unsafe.Pointer(&s.rsa)),
+		uintptr(unsafe.Pointer(&s.n)), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+	if e != 0 {
+		return -1, netip.Addr{}, e
+	}
+	return int(r), rawPeer(&s.rsa), nil
+}
+
+// rawPeer reads the IP address out of a sockaddr the kernel filled,
+// IPv4-mapped IPv6 addresses unmapped (a dual-stack listener reports an
+// IPv4 peer as ::ffff:a.b.c.d); the zero Addr for any other family.
+func rawPeer(rsa *unix.RawSockaddrAny) netip.Addr {
+	switch rsa.Addr.Family {
+	case unix.AF_INET:
+		// Sound: the kernel wrote a sockaddr_in, which RawSockaddrAny is
+		// large enough for and aligned to.
+		return netip.AddrFrom4((*unix.RawSockaddrInet4)(unsafe.Pointer(rsa)).Addr)
+	case unix.AF_INET6:
+		return netip.AddrFrom16((*unix.RawSockaddrInet6)(unsafe.Pointer(rsa)).Addr).Unmap()
+	}
+	return netip.Addr{}
 }
 
 // newSocket makes a non-blocking, close-on-exec stream socket.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"sync"
@@ -79,7 +80,8 @@ type server struct {
 
 // conn adapts one gnet.Conn to reactor.Conn.
 type conn struct {
-	id       uint64 // its number among the engine's connections, for String
+	id       uint64     // its number among the engine's connections, for String
+	peer     netip.Addr // admitted by the Admission, released in OnClose; zero if none
 	gc       gnet.Conn
 	s        *server
 	h        reactor.Handler
@@ -323,9 +325,20 @@ func (s *server) linkUnix() error {
 	return nil
 }
 
-// OnOpen makes the connection's handler and consults it.
+// OnOpen applies the Admission, if any, then makes the connection's
+// handler and consults it. gnet has registered the connection by then
+// (its accept loop is its own): a refused peer costs gnet's registration,
+// but no handler and no conn. It gets no context, so OnClose, which gnet
+// calls for it too, leaves it be.
 func (s *server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
-	g := &conn{gc: gc, s: s, id: s.e.made.Add(1)}
+	var peer netip.Addr
+	if adm := s.e.cfg.Admission; adm != nil {
+		// A Unix socket's peer has no IP: admitted, as on the native loop.
+		if peer = reactor.PeerOf(gc.RemoteAddr()); peer.IsValid() && !adm.Admit(peer) {
+			return nil, gnet.Close
+		}
+	}
+	g := &conn{gc: gc, s: s, id: s.e.made.Add(1), peer: peer}
 	gc.SetContext(g)
 	g.enter()
 	defer g.leave()
@@ -348,7 +361,15 @@ func (s *server) OnTraffic(gc gnet.Conn) gnet.Action {
 // OnClose tells the handler, with io.EOF for a close it did not ask for.
 func (s *server) OnClose(gc gnet.Conn, err error) gnet.Action {
 	g, ok := gc.Context().(*conn)
-	if !ok || g.h == nil {
+	if !ok {
+		return gnet.None
+	}
+	if g.peer.IsValid() {
+		// Once, for a handler or none (a Factory that returned nil).
+		s.e.cfg.Admission.Release(g.peer)
+		g.peer = netip.Addr{}
+	}
+	if g.h == nil {
 		return gnet.None
 	}
 	s.idle.remove(g)

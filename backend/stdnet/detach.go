@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"syscall"
 
@@ -19,6 +20,8 @@ var errDetachOutsideCall = errors.New("stdnet: Detach outside a handler call or 
 // descriptor ((*net.TCPConn).File), then the connection closes as if its
 // handler had closed it, with reactor.ErrDetached for HandleClose. Closing
 // package net's descriptor leaves the socket open, held by the duplicate.
+// Its Admission (reactor.WithAdmission), if any, is released when its
+// goroutine ends, as for any close.
 // It works only inside a handler call or the Factory, when the
 // connection's goroutine is not reading, and only once the handler has
 // taken all the input that goroutine read: those bytes are off the socket
@@ -60,7 +63,7 @@ func (e *netEngine) Adopt(f *os.File, loop int, fac reactor.Factory) error {
 	if err != nil {
 		return err
 	}
-	return e.start(nc, nil, fac)
+	return e.start(nc, nil, fac, netip.Addr{}) // not accepted here: no Admission
 }
 
 // soType asks the kernel for f's socket type.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"sync"
@@ -35,6 +36,7 @@ func Engine(cfg reactor.Config) (reactor.Engine, error) {
 		doneCh:     make(chan struct{}),
 		stopAccept: make(chan struct{}),
 		epoch:      time.Now(),
+		adm:        cfg.Admission,
 	}
 	if e.log == nil {
 		e.log = slog.Default()
@@ -50,6 +52,7 @@ func Engine(cfg reactor.Config) (reactor.Engine, error) {
 type netEngine struct {
 	readBuffer int
 	log        *slog.Logger
+	adm        reactor.Admission // decides at accept (reactor.WithAdmission); nil admits all
 	mu         sync.Mutex
 	lns        []net.Listener
 	files      map[net.Listener]*unixsock.File // a Unix listener's socket file, removed at Shutdown
@@ -75,7 +78,8 @@ type netEngine struct {
 // netConn is one connection of the net backend.
 type netConn struct {
 	e    *netEngine
-	id   uint64 // its number among the engine's connections, for String
+	id   uint64     // its number among the engine's connections, for String
+	peer netip.Addr // admitted by the engine's Admission, released when run ends; zero if none
 	nc   net.Conn
 	mu   sync.Mutex // serializes handler calls and posted functions
 	buf  []byte
@@ -233,13 +237,25 @@ func (e *netEngine) acceptLoop(ln net.Listener, f reactor.Factory) {
 				dl.SetDeadline(time.Time{})
 			}
 		}
-		e.start(nc, nil, f)
+		var peer netip.Addr
+		if e.adm != nil {
+			// Before the connection's goroutine starts: a refused peer
+			// costs an accept and a close. A Unix socket's has no IP
+			// and is admitted, as on the native loop.
+			if peer = reactor.PeerOf(nc.RemoteAddr()); peer.IsValid() && !e.adm.Admit(peer) {
+				nc.Close()
+				continue
+			}
+		}
+		e.start(nc, nil, f, peer)
 	}
 }
 
 // start runs a connection's goroutine; with dial set, it connects first.
-func (e *netEngine) start(nc net.Conn, dial func() (net.Conn, error), f reactor.Factory) error {
-	nx := &netConn{e: e, nc: nc, wake: make(chan struct{}, 1), id: e.made.Add(1)}
+// peer is the address an Admission admitted (zero if none), released when
+// the connection ends.
+func (e *netEngine) start(nc net.Conn, dial func() (net.Conn, error), f reactor.Factory, peer netip.Addr) error {
+	nx := &netConn{e: e, nc: nc, wake: make(chan struct{}, 1), id: e.made.Add(1), peer: peer}
 	nx.active.Store(e.clock())
 	e.mu.Lock()
 	if e.draining {
@@ -247,6 +263,7 @@ func (e *netEngine) start(nc net.Conn, dial func() (net.Conn, error), f reactor.
 		if nc != nil {
 			nc.Close()
 		}
+		nx.release()
 		return reactor.ErrClosed
 	}
 	e.conns[nx] = struct{}{}
@@ -266,7 +283,7 @@ func (e *netEngine) Dial(network, address string, f reactor.Factory) error {
 		var d net.Dialer
 		return d.DialContext(e.dialCtx, network, address)
 	}
-	return e.start(nil, d, f)
+	return e.start(nil, d, f, netip.Addr{})
 }
 
 func (e *netEngine) isDraining() (bool, time.Time) {
@@ -279,6 +296,7 @@ func (e *netEngine) isDraining() (bool, time.Time) {
 // reading while it wants input, and wait for a posted function otherwise.
 func (nx *netConn) run(dial func() (net.Conn, error), f reactor.Factory) {
 	defer nx.e.wg.Done()
+	defer nx.release() // before Done: after Shutdown, every admission is released
 	if dial != nil {
 		// Connect before the Factory runs, so that the Conn it gets has a
 		// socket behind it (or is closed, with the error for HandleClose).
@@ -373,6 +391,14 @@ func (nx *netConn) turn(h reactor.Handler, draining bool) error {
 		}
 	}
 	return nil
+}
+
+// release gives back the connection's admission, if it has one; the
+// connection is closed by then.
+func (nx *netConn) release() {
+	if nx.peer.IsValid() {
+		nx.e.adm.Release(nx.peer)
+	}
 }
 
 // finish closes the connection and tells the handler.

@@ -129,6 +129,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		"loop parked in the runtime's poller then needs another thread to wake\n"+
 		"it on its own, a futex wake-up per turn. The gnet and net backends\n"+
 		"ignore it.")
+	accessOpts := addAccessFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: edgeloop serve [flags]\n\n"+
 			"Runs the services. With no service flag, every service runs on its default\n"+
@@ -259,6 +260,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		reactor.WithIdleTimeout(*idle), reactor.WithDatagramSize(*dgramSize), reactor.WithBalance(balance)}
 	if *lockThread {
 		opts = append(opts, reactor.WithLockOSThread())
+	}
+	opts, err := accessOpts.options(opts, log)
+	if err != nil {
+		return fail(exitUsage, "%v", err)
 	}
 	l, err := backend.New(*backendName, opts...)
 	if err != nil {

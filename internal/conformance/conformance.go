@@ -23,72 +23,76 @@ type Behaviour string
 
 // The behaviours of the suite, one per test.
 const (
-	EchoMany         Behaviour = "echo-many"         // many concurrent connections echo byte-exact
-	EchoLarge        Behaviour = "echo-large"        // one message much larger than socket buffers
-	HalfClose        Behaviour = "half-close"        // the peer's FIN: all its data echoed, then EOF
-	PeerReset        Behaviour = "peer-reset"        // an RST closes that connection only
-	Backpressure     Behaviour = "backpressure"      // the handler's output cap holds the peer back
-	HandlerError     Behaviour = "handler-error"     // a handler's error closes its connection only
-	ShutdownFlush    Behaviour = "shutdown-flush"    // Shutdown sends queued output before closing
-	ShutdownIdle     Behaviour = "shutdown-idle"     // Shutdown with nothing to flush is quick
-	ShutdownLinger   Behaviour = "shutdown-linger"   // Shutdown flushes while the peer still sends
-	ShutdownDeadline Behaviour = "shutdown-deadline" // Shutdown's context ends before a flush
-	AfterShutdown    Behaviour = "after-shutdown"    // a second Shutdown, Listen, Post, Dial
-	NoLeaks          Behaviour = "no-leaks"          // fds and goroutines return to their start
-	CloseReuse       Behaviour = "close-reuse"       // a reused fd number gets no stale event
-	AcceptBurst      Behaviour = "accept-burst"      // many connections queued behind one edge
-	Fairness         Behaviour = "fairness"          // a flood does not starve a ping-pong
-	PostClose        Behaviour = "post-close"        // Conn.Post from another goroutine
-	DialOut          Behaviour = "dial"              // Loop.Dial: refused and established
-	UrgentData       Behaviour = "urgent-data"       // a read that stops at the urgent mark is not "drained"
-	ShutdownKernelQ  Behaviour = "shutdown-kernel-q" // Shutdown waits for the kernel's send queue too
-	ShutdownReset    Behaviour = "shutdown-reset"    // a peer's RST ends that wait
-	ShutdownFullRead Behaviour = "full-read-idle"    // an idle peer whose last read filled the buffer
-	DialFromLoop     Behaviour = "dial-from-loop"    // a Factory dials (a proxy's upstream)
-	ListenFromLoop   Behaviour = "listen-from-loop"  // a handler call listens
-	ShutdownStuck    Behaviour = "shutdown-stuck"    // Shutdown returns at ctx's end with a handler stuck
-	WakeFromHandler  Behaviour = "wake-handler"      // Conn.Wake from another connection's handler
-	WakeFromPost     Behaviour = "wake-loop-post"    // Conn.Wake from a function Loop.Post runs
-	CloseAfterCall   Behaviour = "close-after-call"  // HandleClose runs after the call that closed
-	PostLoop         Behaviour = "loop-post"         // Loop.Post runs fn on the loop goroutine
-	PostConn         Behaviour = "conn-post"         // Conn.Post runs fn in step with the handler
-	PostConnSameG    Behaviour = "conn-post-same-g"  // ... and on the goroutine that calls it
-	NilFactory       Behaviour = "nil-factory"       // Listen and Dial refuse a nil Factory
-	DialConn         Behaviour = "dial-conn"         // a dial's Factory gets a Conn it can use
-	ConnString       Behaviour = "conn-string"       // Conn.String names one connection in the process
-	PortInUse        Behaviour = "port-in-use"       // a second server on a held port gets EADDRINUSE
-	EngineDeath      Behaviour = "engine-death"      // out of fds: it serves again, or Done closes and Err says why
-	PendingConnect   Behaviour = "pending-connect"   // Shutdown abandons a connect still in progress
-	ClosePosted      Behaviour = "close-posted"      // Close from a posted function: HandleClose after it
-	ManyListeners    Behaviour = "many-listeners"    // Shutdown of several idle listeners is quick
-	TimeWaitRelisten Behaviour = "time-wait"         // a new server on a port with TIME_WAIT sockets
-	SpinningSender   Behaviour = "spinning-sender"   // a handler that wants to send and does not starves nobody
-	ListenErrorText  Behaviour = "listen-error"      // a Listen error says "listen tcp ADDR" once
-	PacketEcho       Behaviour = "udp-echo"          // datagrams of several sizes come back whole, once, to the sender
-	PacketBurst      Behaviour = "udp-burst"         // a burst of datagrams from one client is all answered
-	PacketClients    Behaviour = "udp-clients"       // two clients at once each get only their own replies
-	PacketDualStack  Behaviour = "udp-dual-stack"    // an IPv4 sender on a ":0" endpoint is IPv4 and answered
-	PacketShutdown   Behaviour = "udp-shutdown"      // Shutdown closes endpoints; ListenPacket after it fails
-	PacketDial       Behaviour = "udp-dial"          // DialPacket: a connected endpoint sends and hears its peer
-	IdleTimeout      Behaviour = "idle-timeout"      // a silent connection closes with ErrIdleTimeout, a busy one stays
-	GracefulFlood    Behaviour = "graceful-flood"    // CloseGraceful: answer and EOF, no RST, for a client still sending
-	GracefulBound    Behaviour = "graceful-bound"    // CloseGraceful ends within the linger limit when the peer never reads
-	ResetUpload      Behaviour = "reset-upload"      // an RST mid-request (an array mid-upload) frees the connection and its memory
-	ResetWaiting     Behaviour = "reset-waiting"     // an RST of a connection waiting for array memory takes it off the waiting list
-	ResetWaiterNow   Behaviour = "reset-waiter-now"  // ... at once, not only once memory is freed
-	ResetDownload    Behaviour = "reset-download"    // an RST mid-answer (64 MiB array, echo unread) frees the connection and its memory
-	ServerReset      Behaviour = "server-reset"      // a handler error with input unread: the peer sees an error, the others nothing
-	HalfCloseServer  Behaviour = "half-close-server" // the handler's CloseWrite: the peer reads all, then EOF, and can still send
-	HalfCloseLarge   Behaviour = "half-close-large"  // ... after an answer larger than the socket takes at once
-	Churn            Behaviour = "churn"             // 20 000 connect/close cycles: no growth in fds, goroutines or heap
-	ShutdownFinWait  Behaviour = "shutdown-fin-wait" // Shutdown while CloseGraceful waits for the FIN of a peer that keeps its side open
-	UnixPath         Behaviour = "unix-path"         // Listen("unix"): a stale socket file goes; a live one, a non-socket, a long path are refused
-	UnixRemove       Behaviour = "unix-remove"       // Shutdown removes the socket file, never a successor's
-	UnixSpread       Behaviour = "unix-spread"       // with several loops, a Unix listener's connections reach them all
-	UnixAddr         Behaviour = "unix-addr"         // a Unix conn's addresses are *net.UnixAddr: the path, and "" for the unnamed peer
-	UnixAbstract     Behaviour = "unix-abstract"     // Linux abstract names ("@name"): served, and no file
-	UnixUnreadEcho   Behaviour = "unix-unread-echo"  // Shutdown over Unix: a peer that sends after it began still reads all its echo, then EOF
-	DetachAdopt      Behaviour = "detach-adopt"      // a conn detached mid-conversation and adopted by another Loop keeps its byte stream
+	EchoMany          Behaviour = "echo-many"          // many concurrent connections echo byte-exact
+	EchoLarge         Behaviour = "echo-large"         // one message much larger than socket buffers
+	HalfClose         Behaviour = "half-close"         // the peer's FIN: all its data echoed, then EOF
+	PeerReset         Behaviour = "peer-reset"         // an RST closes that connection only
+	Backpressure      Behaviour = "backpressure"       // the handler's output cap holds the peer back
+	HandlerError      Behaviour = "handler-error"      // a handler's error closes its connection only
+	ShutdownFlush     Behaviour = "shutdown-flush"     // Shutdown sends queued output before closing
+	ShutdownIdle      Behaviour = "shutdown-idle"      // Shutdown with nothing to flush is quick
+	ShutdownLinger    Behaviour = "shutdown-linger"    // Shutdown flushes while the peer still sends
+	ShutdownDeadline  Behaviour = "shutdown-deadline"  // Shutdown's context ends before a flush
+	AfterShutdown     Behaviour = "after-shutdown"     // a second Shutdown, Listen, Post, Dial
+	NoLeaks           Behaviour = "no-leaks"           // fds and goroutines return to their start
+	CloseReuse        Behaviour = "close-reuse"        // a reused fd number gets no stale event
+	AcceptBurst       Behaviour = "accept-burst"       // many connections queued behind one edge
+	Fairness          Behaviour = "fairness"           // a flood does not starve a ping-pong
+	PostClose         Behaviour = "post-close"         // Conn.Post from another goroutine
+	DialOut           Behaviour = "dial"               // Loop.Dial: refused and established
+	UrgentData        Behaviour = "urgent-data"        // a read that stops at the urgent mark is not "drained"
+	ShutdownKernelQ   Behaviour = "shutdown-kernel-q"  // Shutdown waits for the kernel's send queue too
+	ShutdownReset     Behaviour = "shutdown-reset"     // a peer's RST ends that wait
+	ShutdownFullRead  Behaviour = "full-read-idle"     // an idle peer whose last read filled the buffer
+	DialFromLoop      Behaviour = "dial-from-loop"     // a Factory dials (a proxy's upstream)
+	ListenFromLoop    Behaviour = "listen-from-loop"   // a handler call listens
+	ShutdownStuck     Behaviour = "shutdown-stuck"     // Shutdown returns at ctx's end with a handler stuck
+	WakeFromHandler   Behaviour = "wake-handler"       // Conn.Wake from another connection's handler
+	WakeFromPost      Behaviour = "wake-loop-post"     // Conn.Wake from a function Loop.Post runs
+	CloseAfterCall    Behaviour = "close-after-call"   // HandleClose runs after the call that closed
+	PostLoop          Behaviour = "loop-post"          // Loop.Post runs fn on the loop goroutine
+	PostConn          Behaviour = "conn-post"          // Conn.Post runs fn in step with the handler
+	PostConnSameG     Behaviour = "conn-post-same-g"   // ... and on the goroutine that calls it
+	NilFactory        Behaviour = "nil-factory"        // Listen and Dial refuse a nil Factory
+	DialConn          Behaviour = "dial-conn"          // a dial's Factory gets a Conn it can use
+	ConnString        Behaviour = "conn-string"        // Conn.String names one connection in the process
+	PortInUse         Behaviour = "port-in-use"        // a second server on a held port gets EADDRINUSE
+	EngineDeath       Behaviour = "engine-death"       // out of fds: it serves again, or Done closes and Err says why
+	PendingConnect    Behaviour = "pending-connect"    // Shutdown abandons a connect still in progress
+	ClosePosted       Behaviour = "close-posted"       // Close from a posted function: HandleClose after it
+	ManyListeners     Behaviour = "many-listeners"     // Shutdown of several idle listeners is quick
+	TimeWaitRelisten  Behaviour = "time-wait"          // a new server on a port with TIME_WAIT sockets
+	SpinningSender    Behaviour = "spinning-sender"    // a handler that wants to send and does not starves nobody
+	ListenErrorText   Behaviour = "listen-error"       // a Listen error says "listen tcp ADDR" once
+	PacketEcho        Behaviour = "udp-echo"           // datagrams of several sizes come back whole, once, to the sender
+	PacketBurst       Behaviour = "udp-burst"          // a burst of datagrams from one client is all answered
+	PacketClients     Behaviour = "udp-clients"        // two clients at once each get only their own replies
+	PacketDualStack   Behaviour = "udp-dual-stack"     // an IPv4 sender on a ":0" endpoint is IPv4 and answered
+	PacketShutdown    Behaviour = "udp-shutdown"       // Shutdown closes endpoints; ListenPacket after it fails
+	PacketDial        Behaviour = "udp-dial"           // DialPacket: a connected endpoint sends and hears its peer
+	IdleTimeout       Behaviour = "idle-timeout"       // a silent connection closes with ErrIdleTimeout, a busy one stays
+	GracefulFlood     Behaviour = "graceful-flood"     // CloseGraceful: answer and EOF, no RST, for a client still sending
+	GracefulBound     Behaviour = "graceful-bound"     // CloseGraceful ends within the linger limit when the peer never reads
+	ResetUpload       Behaviour = "reset-upload"       // an RST mid-request (an array mid-upload) frees the connection and its memory
+	ResetWaiting      Behaviour = "reset-waiting"      // an RST of a connection waiting for array memory takes it off the waiting list
+	ResetWaiterNow    Behaviour = "reset-waiter-now"   // ... at once, not only once memory is freed
+	ResetDownload     Behaviour = "reset-download"     // an RST mid-answer (64 MiB array, echo unread) frees the connection and its memory
+	ServerReset       Behaviour = "server-reset"       // a handler error with input unread: the peer sees an error, the others nothing
+	HalfCloseServer   Behaviour = "half-close-server"  // the handler's CloseWrite: the peer reads all, then EOF, and can still send
+	HalfCloseLarge    Behaviour = "half-close-large"   // ... after an answer larger than the socket takes at once
+	Churn             Behaviour = "churn"              // 20 000 connect/close cycles: no growth in fds, goroutines or heap
+	ShutdownFinWait   Behaviour = "shutdown-fin-wait"  // Shutdown while CloseGraceful waits for the FIN of a peer that keeps its side open
+	UnixPath          Behaviour = "unix-path"          // Listen("unix"): a stale socket file goes; a live one, a non-socket, a long path are refused
+	UnixRemove        Behaviour = "unix-remove"        // Shutdown removes the socket file, never a successor's
+	UnixSpread        Behaviour = "unix-spread"        // with several loops, a Unix listener's connections reach them all
+	UnixAddr          Behaviour = "unix-addr"          // a Unix conn's addresses are *net.UnixAddr: the path, and "" for the unnamed peer
+	UnixAbstract      Behaviour = "unix-abstract"      // Linux abstract names ("@name"): served, and no file
+	UnixUnreadEcho    Behaviour = "unix-unread-echo"   // Shutdown over Unix: a peer that sends after it began still reads all its echo, then EOF
+	DetachAdopt       Behaviour = "detach-adopt"       // a conn detached mid-conversation and adopted by another Loop keeps its byte stream
+	AdmitDeny         Behaviour = "admit-deny"         // WithAdmission: a denied peer is closed at once, its Factory never called; others served
+	AdmitLimits       Behaviour = "admit-limits"       // over a limit refused and counted while others are served; Release makes room; none left after Shutdown
+	AdmitMapped       Behaviour = "admit-mapped"       // an IPv4 peer of a dual-stack listener reaches the Admission unmapped
+	AdmitUnregistered Behaviour = "admit-unregistered" // a refused connection is never registered with the poller
 )
 
 // Limits lists, per backend, the behaviours it cannot meet by design and
@@ -100,6 +104,10 @@ const (
 // failing test and a fix.
 var Limits = map[string]map[Behaviour]string{
 	"gnet": {
+		AdmitUnregistered: "gnet accepts and registers connections itself; the first the " +
+			"adapter hears of one is OnOpen, so the Admission runs there, before the " +
+			"Factory, and a refused peer is closed by returning gnet.Close after gnet " +
+			"registered it (and gnet calls OnClose for it, which the adapter ignores)",
 		Backpressure: "gnet's outbound buffer is unbounded: Conn.Write queues whatever the " +
 			"socket does not take and never returns ErrWouldBlock, so the handler's cap " +
 			"never fills and gnet reads on from a peer that does not read (the peer " +
@@ -140,6 +148,10 @@ var Limits = map[string]map[Behaviour]string{
 			"unsent bytes (the peer got 4096 of 24576 bytes, then ECONNRESET)",
 	},
 	"net": {
+		AdmitUnregistered: "Go's net package registers every connection it accepts with " +
+			"the runtime's poller inside Accept, before the engine can see the peer; the " +
+			"Admission then runs before the connection's goroutine and Factory, so a " +
+			"refused peer costs an accept, a registration and a close",
 		WakeFromHandler: "the net backend runs each connection's handler on a goroutine " +
 			"of its own, so one connection's handler setting another's state is a data " +
 			"race there by design (backend/stdnet's doc: a handler must not touch another " +
