@@ -261,7 +261,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if *lockThread {
 		opts = append(opts, reactor.WithLockOSThread())
 	}
-	opts, err := accessOpts.options(opts, log)
+	opts, err = accessOpts.options(opts, log)
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}
