@@ -126,6 +126,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		"loop parked in the runtime's poller then needs another thread to wake\n"+
 		"it on its own, a futex wake-up per turn. The gnet and net backends\n"+
 		"ignore it.")
+	authFlags := addAuthFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: edgeloop serve [flags]\n\n"+
 			"Runs the services. With no service flag, every service runs on its default\n"+
@@ -227,6 +228,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(run) == 0 {
 		return fail(exitUsage, "no service to run: every service is disabled")
+	}
+	if err := authFlags.wrap(run); err != nil {
+		return fail(exitUsage, "%v", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 

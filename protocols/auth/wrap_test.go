@@ -22,7 +22,7 @@ const handshake conformance.Behaviour = "auth-handshake"
 
 // waitTimeout bounds every wait: generous, since a hang must fail but a
 // busy machine must not.
-const waitTimeout = 20 * time.Second
+const waitTimeout = 10 * time.Second
 
 var key = []byte("the seeds' shared secret")
 
