@@ -319,3 +319,62 @@ func TestWrapRefuses(t *testing.T) {
 		t.Errorf("Handshake with an empty key: %v, want ErrEmptyKey", err)
 	}
 }
+
+// TestManyPeersSeveralLoops: peers with the right key and the wrong one at
+// once, on several loops that hand connections to each other (the
+// handshake's timer is on the loop that serves the connection): each
+// right one is echoed, each wrong one closed, and the inner handlers made
+// are exactly the right ones.
+func TestManyPeersSeveralLoops(t *testing.T) {
+	conformance.ForEachBackend(t, handshake, func(t *testing.T, backend string) {
+		var inners atomic.Int64
+		f, err := auth.Wrap(key, func(c reactor.Conn) reactor.Handler {
+			inners.Add(1)
+			return echo.New(c)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := conformance.NewLoop(t, backend, 3, reactor.WithBalance(reactor.BalanceRoundRobin))
+		addr := conformance.Listen(t, l, f)
+		const peers = 24
+		errs := make(chan error, peers)
+		for i := range peers {
+			go func() {
+				errs <- func() error {
+					c, err := conformance.Dial(addr)
+					if err != nil {
+						return err
+					}
+					defer c.Close()
+					c.SetDeadline(time.Now().Add(waitTimeout))
+					k := key
+					if i%2 == 1 {
+						k = []byte("wrong")
+					}
+					if err := auth.Handshake(c, k); err != nil {
+						return err
+					}
+					if i%2 == 1 {
+						var b [1]byte
+						if n, err := c.Read(b[:]); n > 0 || err == nil {
+							return errors.New("a wrong key was answered")
+						} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+							return errors.New("a wrong key was not closed")
+						}
+						return nil
+					}
+					return conformance.Exchange(c, conformance.Payload(uint64(i), 4096), nil, time.Now().Add(waitTimeout))
+				}()
+			}()
+		}
+		for range peers {
+			if err := <-errs; err != nil {
+				t.Error(err)
+			}
+		}
+		if n := inners.Load(); n != peers/2 {
+			t.Errorf("%d inner handlers made, want %d", n, peers/2)
+		}
+	})
+}
