@@ -130,6 +130,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		"it on its own, a futex wake-up per turn. The gnet and net backends\n"+
 		"ignore it.")
 	accessOpts := addAccessFlags(fs)
+	authFlags := addAuthFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: edgeloop serve [flags]\n\n"+
 			"Runs the services. With no service flag, every service runs on its default\n"+
@@ -248,6 +249,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(run) == 0 {
 		return fail(exitUsage, "no service to run: every service is disabled")
+	}
+	if err := authFlags.wrap(run); err != nil {
+		return fail(exitUsage, "%v", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 
