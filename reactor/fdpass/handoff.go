@@ -30,7 +30,10 @@ const queueLen = 1024
 // SendTimeout passed) is dropped for good, logged once, and the
 // connection goes to the next worker. When none is left, the connection
 // is closed (its client sees the close) and ErrNoWorkers is logged; so is
-// a connection that finds the queue full (queueLen waiting).
+// a connection that finds the queue full (queueLen waiting). These drops
+// are logged rate-limited, as access logs refusals: the first at once,
+// then at most one line per dropLogInterval, saying how many were not
+// logged since the last; Dropped counts them all.
 type Dispatcher struct {
 	log     *slog.Logger
 	workers []*net.UnixConn // the sender's only; nil once dead
@@ -44,6 +47,35 @@ type Dispatcher struct {
 	live    atomic.Int32
 	handed  atomic.Uint64
 	dropped atomic.Uint64
+	drops   dropLog
+}
+
+// dropLogInterval is the least time between two lines logging dropped
+// connections.
+const dropLogInterval = 10 * time.Second
+
+// dropLog rate-limits the lines that log dropped connections: a client
+// that floods connects while no worker is left must not fill the disk.
+type dropLog struct {
+	mu         sync.Mutex
+	next       time.Time
+	suppressed uint64 // drops not logged since the last line
+}
+
+// log logs a drop with msg and args, unless a line was logged less than
+// dropLogInterval ago; then it only counts it.
+func (g *dropLog) log(l *slog.Logger, msg string, args ...any) {
+	g.mu.Lock()
+	now := time.Now()
+	if now.Before(g.next) {
+		g.suppressed++
+		g.mu.Unlock()
+		return
+	}
+	n := g.suppressed
+	g.suppressed, g.next = 0, now.Add(dropLogInterval)
+	g.mu.Unlock()
+	l.Error(msg, append(args, "not_logged_since_last", n)...)
 }
 
 // NewDispatcher starts a Dispatcher that hands connections to workers,
@@ -89,7 +121,7 @@ func (d *Dispatcher) Factory(c reactor.Conn) reactor.Handler {
 	}
 	f.Close()
 	d.dropped.Add(1)
-	d.log.Error("fdpass: connection closed: hand-off queue full or closed", "conn", c.String())
+	d.drops.log(d.log, "fdpass: connection closed: hand-off queue full or closed", "conn", c.String())
 	return detached{}
 }
 
@@ -131,7 +163,7 @@ func (d *Dispatcher) hand(f *os.File) {
 		d.live.Add(-1)
 	}
 	d.dropped.Add(1)
-	d.log.Error("fdpass: connection closed", "err", ErrNoWorkers)
+	d.drops.log(d.log, "fdpass: connection closed", "err", ErrNoWorkers)
 }
 
 // Live returns how many workers have not failed yet.

@@ -203,3 +203,40 @@ func TestDispatcherUnsupported(t *testing.T) {
 		})
 	}
 }
+
+// TestDispatcherDropLogRateLimited: with no worker left, a flood of
+// connections is closed and counted each, but logged rate-limited, not a
+// line per connection (a client could fill the disk with them).
+func TestDispatcherDropLogRateLimited(t *testing.T) {
+	for _, name := range canHandOff(t) {
+		t.Run("backend="+name, func(t *testing.T) {
+			logs := &logtest.Recorder{}
+			acc := startLoop(t, name, reactor.WithLoops(1))
+			a, b := socketPair(t)
+			b.Close() // the only worker is dead from the start
+			d := fdpass.NewDispatcher([]*net.UnixConn{a}, slog.New(logs))
+			defer d.Close()
+			addr, err := acc.Listen("tcp", "127.0.0.1:0", d.Factory)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n = 100
+			for i := 0; i < n; i++ {
+				c, err := net.DialTimeout("tcp", addr.String(), 5*time.Second)
+				if err != nil {
+					t.Fatalf("dial %d: %v", i, err)
+				}
+				c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				io.Copy(io.Discard, c) // until the acceptor closes it
+				c.Close()
+			}
+			conformance.WaitFor(t, 10*time.Second, "every connection counted as dropped", func() bool { return d.Dropped() == n })
+			if !logged(logs, fdpass.ErrNoWorkers.Error()) {
+				t.Errorf("no log of ErrNoWorkers: %v", logs.Records())
+			}
+			if c := logs.Count(); c > 5 {
+				t.Errorf("%d log lines for %d dropped connections, want a few (rate-limited)", c, n)
+			}
+		})
+	}
+}
