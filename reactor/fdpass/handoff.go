@@ -14,40 +14,55 @@ import (
 
 // SendTimeout bounds each hand-off to one worker: a worker whose socket
 // stays full that long (it stopped reading) is taken for dead, as one
-// whose socket is closed.
+// whose socket is closed. NewDispatcher reads it; a change applies to the
+// Dispatchers made after it.
 var SendTimeout = 5 * time.Second
 
-// queueLen is how many detached connections may wait for the sender.
-const queueLen = 1024
+// queueLen is how many detached connections may wait for each worker's
+// sender. A worker that stops reading holds at most this many (and what
+// its socket buffers) until SendTimeout drops it.
+const queueLen = 256
 
 // Dispatcher is the acceptor's side of a worker hand-off: its Factory
-// detaches each connection a Loop accepts (reactor.Detach) and a goroutine
-// of its own sends it to the next worker, round robin, over that worker's
-// Unix socket, then closes the acceptor's copy. Sending off the loop keeps
-// a slow worker from holding the loop.
+// detaches each connection a Loop accepts (reactor.Detach) and queues it
+// for the next worker, round robin, skipping a worker whose queue is full;
+// each worker has a sender goroutine of its own that sends what is queued
+// for it over that worker's Unix socket, then closes the acceptor's copy.
+// The Factory never blocks: a worker that is slow, or stopped (SIGSTOP)
+// rather than dead, fills its own queue and is passed over, while the
+// others go on being fed.
 //
 // A worker whose send fails (its end is closed: the process died; or
-// SendTimeout passed) is dropped for good, logged once, and the
-// connection goes to the next worker. When none is left, the connection
-// is closed (its client sees the close) and ErrNoWorkers is logged; so is
-// a connection that finds the queue full (queueLen waiting). These drops
-// are logged rate-limited, as access logs refusals: the first at once,
-// then at most one line per dropLogInterval, saying how many were not
-// logged since the last; Dropped counts them all.
+// SendTimeout passed: it stopped reading) is dropped for good, logged
+// once, and the connections queued for it, the failed one first, go to
+// the other workers. A connection is closed instead (its client sees the
+// close) when no worker is left (ErrNoWorkers is logged), when every live
+// worker's queue is full (queueLen each), or when it is re-dispatched
+// after Close. These drops are logged rate-limited, as access logs
+// refusals: the first at once, then at most one line per dropLogInterval,
+// saying how many were not logged since the last; Dropped counts them all.
 type Dispatcher struct {
 	log     *slog.Logger
-	workers []*net.UnixConn // the sender's only; nil once dead
-	next    int
+	timeout time.Duration // SendTimeout when made
 
-	mu     sync.Mutex // guards queue against Close
-	queue  chan *os.File
-	closed bool
-	done   chan struct{}
+	mu      sync.Mutex // guards next, closed, the workers' dead and queues against Close
+	workers []*worker
+	next    int
+	closed  bool
+	senders sync.WaitGroup
 
 	live    atomic.Int32
 	handed  atomic.Uint64
 	dropped atomic.Uint64
 	drops   dropLog
+}
+
+// worker is one worker's socket, queue and state.
+type worker struct {
+	i     int
+	conn  *net.UnixConn // its sender's only
+	queue chan *os.File
+	dead  bool // guarded by Dispatcher.mu; no more is queued once set
 }
 
 // dropLogInterval is the least time between two lines logging dropped
@@ -87,21 +102,22 @@ func NewDispatcher(workers []*net.UnixConn, log *slog.Logger) *Dispatcher {
 	if log == nil {
 		log = slog.Default()
 	}
-	d := &Dispatcher{
-		log:     log,
-		workers: append([]*net.UnixConn(nil), workers...),
-		queue:   make(chan *os.File, queueLen),
-		done:    make(chan struct{}),
+	d := &Dispatcher{log: log, timeout: SendTimeout}
+	for i, c := range workers {
+		d.workers = append(d.workers, &worker{i: i, conn: c, queue: make(chan *os.File, queueLen)})
 	}
 	d.live.Store(int32(len(workers)))
-	go d.send()
+	d.senders.Add(len(d.workers))
+	for _, w := range d.workers {
+		go d.send(w)
+	}
 	return d
 }
 
 // Factory is a reactor.Factory (pass d.Factory to Loop.Listen): it detaches
-// c and queues it for a worker. The handler it returns is never called but
-// for HandleClose(reactor.ErrDetached). On a backend that cannot detach
-// (gnet) it closes c and logs why.
+// c and queues it for a worker, without blocking. The handler it returns
+// is never called but for HandleClose(reactor.ErrDetached). On a backend
+// that cannot detach (gnet) it closes c and logs why.
 func (d *Dispatcher) Factory(c reactor.Conn) reactor.Handler {
 	f, err := reactor.Detach(c)
 	if err != nil {
@@ -111,59 +127,101 @@ func (d *Dispatcher) Factory(c reactor.Conn) reactor.Handler {
 		return detached{}
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if !d.closed {
-		select {
-		case d.queue <- f:
-			return detached{}
-		default:
-		}
+	err = d.dispatch(f)
+	d.mu.Unlock()
+	if err != nil {
+		d.drop(f, err, "conn", c.String())
 	}
-	f.Close()
-	d.dropped.Add(1)
-	d.drops.log(d.log, "fdpass: connection closed: hand-off queue full or closed", "conn", c.String())
 	return detached{}
 }
 
-// send hands each queued connection to a worker, then closes its copy.
-func (d *Dispatcher) send() {
-	defer close(d.done)
-	for f := range d.queue {
-		d.hand(f)
-		f.Close()
+// Sentinels for drop's log; only ErrNoWorkers is exported.
+var (
+	errQueuesFull = errors.New("fdpass: every worker's hand-off queue is full")
+	errClosed     = errors.New("fdpass: dispatcher closed")
+)
+
+// dispatch queues f for the next live worker, round robin, whose queue
+// has room, without blocking. d.mu must be held. On an error f is not
+// queued and the caller drops it.
+func (d *Dispatcher) dispatch(f *os.File) error {
+	if d.closed {
+		return errClosed
 	}
-	for _, w := range d.workers {
-		if w != nil {
-			w.Close()
+	live := false
+	for range d.workers {
+		w := d.workers[d.next]
+		d.next = (d.next + 1) % len(d.workers)
+		if w.dead {
+			continue
+		}
+		live = true
+		select {
+		case w.queue <- f:
+			return nil
+		default: // full: a slow or stopped worker is passed over
 		}
 	}
+	if !live {
+		return ErrNoWorkers
+	}
+	return errQueuesFull
+}
+
+// drop closes f, counts it and logs why, rate-limited.
+func (d *Dispatcher) drop(f *os.File, err error, args ...any) {
+	f.Close()
+	d.dropped.Add(1)
+	d.drops.log(d.log, "fdpass: connection closed", append(args, "err", err)...)
 }
 
 // handByte is the data byte that carries each descriptor.
 var handByte = []byte{'c'}
 
-// hand sends f to the next live worker, trying each at most once.
-func (d *Dispatcher) hand(f *os.File) {
-	for range d.workers {
-		i := d.next
-		d.next = (d.next + 1) % len(d.workers)
-		w := d.workers[i]
-		if w == nil {
-			continue
-		}
-		w.SetWriteDeadline(time.Now().Add(SendTimeout))
-		err := Send(w, handByte, f)
+// send is w's sender: it hands each connection queued for w to w, then
+// closes its copy, until Close closes the queue or a send fails; then it
+// drops w and re-dispatches what w held. It closes w's socket.
+func (d *Dispatcher) send(w *worker) {
+	defer d.senders.Done()
+	defer w.conn.Close()
+	for f := range w.queue {
+		w.conn.SetWriteDeadline(time.Now().Add(d.timeout))
+		err := Send(w.conn, handByte, f)
 		if err == nil {
 			d.handed.Add(1)
-			return
+			f.Close()
+			continue
 		}
-		d.log.Warn("fdpass: worker failed; handing its share to the others", "worker", i, "err", err)
-		w.Close()
-		d.workers[i] = nil
+		d.log.Warn("fdpass: worker failed; handing its share to the others", "worker", w.i, "err", err)
 		d.live.Add(-1)
+		d.mu.Lock()
+		w.dead = true // nothing more is queued for w, so the drain below empties it for good
+		held := []*os.File{f}
+		for more := true; more; {
+			select {
+			case g, ok := <-w.queue:
+				if ok {
+					held = append(held, g)
+				} else {
+					more = false // closed by Close: empty now
+				}
+			default:
+				more = false
+			}
+		}
+		var lost []*os.File
+		var errs []error
+		for _, g := range held {
+			if err := d.dispatch(g); err != nil {
+				lost, errs = append(lost, g), append(errs, err)
+			}
+		}
+		d.mu.Unlock()
+		for i, g := range lost {
+			d.drop(g, errs[i])
+		}
+		return
 	}
-	d.dropped.Add(1)
-	d.drops.log(d.log, "fdpass: connection closed", "err", ErrNoWorkers)
 }
 
 // Live returns how many workers have not failed yet.
@@ -177,16 +235,21 @@ func (d *Dispatcher) Dropped() uint64 { return d.dropped.Load() }
 
 // Close stops taking connections (the Factory closes them from now on),
 // sends those already queued, closes the workers' sockets (each worker's
-// Serve then returns) and returns once done. Shut the Loop down first, or
-// stop its listener, so that nothing is accepted only to be closed.
+// Serve then returns) and returns once done. A worker that fails now has
+// the connections queued for it closed, not re-dispatched; one that
+// stopped reading holds Close for up to SendTimeout. Shut the Loop down
+// first, or stop its listener, so that nothing is accepted only to be
+// closed.
 func (d *Dispatcher) Close() error {
 	d.mu.Lock()
 	if !d.closed {
 		d.closed = true
-		close(d.queue)
+		for _, w := range d.workers {
+			close(w.queue)
+		}
 	}
 	d.mu.Unlock()
-	<-d.done
+	d.senders.Wait()
 	return nil
 }
 
