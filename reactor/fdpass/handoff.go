@@ -18,10 +18,14 @@ import (
 // Dispatchers made after it.
 var SendTimeout = 5 * time.Second
 
-// queueLen is how many detached connections may wait for each worker's
-// sender. A worker that stops reading holds at most this many (and what
-// its socket buffers) until SendTimeout drops it.
-const queueLen = 256
+// queueLen is how many detached connections may wait for the workers'
+// senders, split evenly among the workers' queues, each of at least
+// minQueueLen. A worker that stops reading holds at most its queue's share
+// (and what its socket buffers) until SendTimeout drops it.
+const (
+	queueLen    = 1024
+	minQueueLen = 64
+)
 
 // Dispatcher is the acceptor's side of a worker hand-off: its Factory
 // detaches each connection a Loop accepts (reactor.Detach) and queues it
@@ -35,12 +39,14 @@ const queueLen = 256
 // A worker whose send fails (its end is closed: the process died; or
 // SendTimeout passed: it stopped reading) is dropped for good, logged
 // once, and the connections queued for it, the failed one first, go to
-// the other workers. A connection is closed instead (its client sees the
-// close) when no worker is left (ErrNoWorkers is logged), when every live
-// worker's queue is full (queueLen each), or when it is re-dispatched
-// after Close. These drops are logged rate-limited, as access logs
-// refusals: the first at once, then at most one line per dropLogInterval,
-// saying how many were not logged since the last; Dropped counts them all.
+// the other workers (waiting up to SendTimeout for room in their queues).
+// A connection is closed instead (its client sees the close) when no
+// worker is left (ErrNoWorkers is logged), when every live worker's queue
+// is full (queueLen, 1024 in all, split among them), or when it is
+// re-dispatched after Close. These drops are logged rate-limited, as
+// access logs refusals: the first at once, then at most one line per
+// dropLogInterval, saying how many were not logged since the last;
+// Dropped counts them all.
 type Dispatcher struct {
 	log     *slog.Logger
 	timeout time.Duration // SendTimeout when made
@@ -103,8 +109,12 @@ func NewDispatcher(workers []*net.UnixConn, log *slog.Logger) *Dispatcher {
 		log = slog.Default()
 	}
 	d := &Dispatcher{log: log, timeout: SendTimeout}
+	per := minQueueLen
+	if len(workers) > 0 {
+		per = max(queueLen/len(workers), minQueueLen)
+	}
 	for i, c := range workers {
-		d.workers = append(d.workers, &worker{i: i, conn: c, queue: make(chan *os.File, queueLen)})
+		d.workers = append(d.workers, &worker{i: i, conn: c, queue: make(chan *os.File, per)})
 	}
 	d.live.Store(int32(len(workers)))
 	d.senders.Add(len(d.workers))
@@ -209,18 +219,41 @@ func (d *Dispatcher) send(w *worker) {
 				more = false
 			}
 		}
-		var lost []*os.File
-		var errs []error
-		for _, g := range held {
-			if err := d.dispatch(g); err != nil {
-				lost, errs = append(lost, g), append(errs, err)
+		d.mu.Unlock()
+		d.redispatch(held)
+		return
+	}
+}
+
+// redispatchPoll is how often redispatch looks for room in a queue.
+const redispatchPoll = 10 * time.Millisecond
+
+// redispatch hands the connections a failed worker held to the others.
+// Unlike the Factory it runs on the failed worker's sender and may wait: a
+// connection that finds every live worker's queue full waits for room, up
+// to the send timeout, before it is dropped; one that finds no worker
+// left, or the Dispatcher closed, is dropped at once.
+func (d *Dispatcher) redispatch(held []*os.File) {
+	deadline := time.Now().Add(d.timeout)
+	for len(held) > 0 {
+		var err error
+		d.mu.Lock()
+		for len(held) > 0 {
+			if err = d.dispatch(held[0]); err != nil {
+				break
 			}
+			held = held[1:]
 		}
 		d.mu.Unlock()
-		for i, g := range lost {
-			d.drop(g, errs[i])
+		if err == nil {
+			return
 		}
-		return
+		if errors.Is(err, errQueuesFull) && time.Now().Before(deadline) {
+			time.Sleep(redispatchPoll)
+			continue
+		}
+		d.drop(held[0], err)
+		held = held[1:]
 	}
 }
 

@@ -3,11 +3,13 @@ package fdpass_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +19,8 @@ import (
 	"github.com/edgeloop/edgeloop/protocols/echo"
 	"github.com/edgeloop/edgeloop/reactor"
 	"github.com/edgeloop/edgeloop/reactor/fdpass"
+	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
 )
 
 // tagged is a worker's service: a line naming the worker, then echo.
@@ -237,6 +241,154 @@ func TestDispatcherDropLogRateLimited(t *testing.T) {
 			if c := logs.Count(); c > 5 {
 				t.Errorf("%d log lines for %d dropped connections, want a few (rate-limited)", c, n)
 			}
+		})
+	}
+}
+
+// smallBuffers shrinks c's socket buffers so that a worker that never
+// reads fills up after a few hand-offs.
+func smallBuffers(t *testing.T, c *net.UnixConn) {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	rc.Control(func(fd uintptr) {
+		for _, opt := range []int{unix.SO_SNDBUF, unix.SO_RCVBUF} {
+			if err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, opt, 2048); err != nil {
+				serr = err
+			}
+		}
+	})
+	if serr != nil {
+		t.Fatal(serr)
+	}
+}
+
+// TestDispatcherStoppedWorkerDoesNotStall: a worker that stops reading
+// (SIGSTOP) fills its socket and its queue and is then passed over; the
+// healthy worker receives the rest of a burst at once, not after
+// SendTimeout (long here, so that a stall outlasts the test's deadline).
+// Once the stopped worker dies, what was queued for it goes to the healthy
+// one, none dropped; at the end no descriptor and no goroutine is left
+// behind. (A burst may overflow the healthy worker's queue too; those
+// connections are dropped, and not counted against it.)
+func TestDispatcherStoppedWorkerDoesNotStall(t *testing.T) {
+	const n = 3000
+	// What the stopped worker's small socket may hold when it dies.
+	const slack = 200
+	for _, name := range canHandOff(t) {
+		t.Run("backend="+name, func(t *testing.T) {
+			saved := fdpass.SendTimeout
+			fdpass.SendTimeout = 30 * time.Second
+			defer func() { fdpass.SendTimeout = saved }()
+
+			logs := &logtest.Recorder{}
+			acc := startLoop(t, name, reactor.WithLoops(1))
+			stuckA, stuckB := socketPair(t)
+			smallBuffers(t, stuckA)
+			smallBuffers(t, stuckB)
+			stuckA.SetDeadline(time.Time{})
+			healthyA, healthyB := socketPair(t)
+			healthyB.SetDeadline(time.Now().Add(30 * time.Second)) // a hang fails, not waits
+			baseFDs := fdCount(t)
+			ignore := goleak.IgnoreCurrent()
+
+			var received atomic.Int64
+			readerDone := make(chan error, 1)
+			go func() {
+				buf := make([]byte, 64)
+				for {
+					_, files, err := fdpass.Recv(healthyB, buf, 16)
+					if err != nil {
+						if errors.Is(err, io.EOF) {
+							err = nil
+						}
+						readerDone <- err
+						return
+					}
+					for _, f := range files {
+						f.Close()
+					}
+					received.Add(int64(len(files)))
+				}
+			}()
+
+			d := fdpass.NewDispatcher([]*net.UnixConn{stuckA, healthyA}, slog.New(logs))
+			closed := false
+			defer func() {
+				if !closed {
+					stuckB.Close() // lets Close return without waiting SendTimeout
+					d.Close()
+				}
+			}()
+			var dispatched atomic.Int64 // connections the Factory is done with
+			addr, err := acc.Listen("tcp", "127.0.0.1:0", func(c reactor.Conn) reactor.Handler {
+				defer dispatched.Add(1)
+				return d.Factory(c)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var clients []net.Conn
+			defer func() {
+				for _, c := range clients {
+					c.Close()
+				}
+			}()
+			for i := 0; i < n; i++ {
+				c, err := net.DialTimeout("tcp", addr.String(), conformance.DialTimeout)
+				if err != nil {
+					t.Fatalf("dial %d: %v", i, err)
+				}
+				clients = append(clients, c)
+			}
+			// The stopped worker holds at most its queue (half of 1024) and a
+			// few in its socket; without a stall the healthy one gets the rest
+			// at once. A single sender would stall at the first full socket.
+			conformance.WaitFor(t, 20*time.Second, "the healthy worker receiving the large majority", func() bool {
+				return received.Load() >= n/2
+			})
+			conformance.WaitFor(t, 20*time.Second, "the burst dispatched", func() bool { return dispatched.Load() == n })
+			droppedBefore := d.Dropped()
+
+			stuckB.Close() // the stopped worker dies: its queue goes to the healthy one
+			conformance.WaitFor(t, 10*time.Second, "the dead worker dropped", func() bool { return d.Live() == 1 })
+			conformance.WaitFor(t, 10*time.Second, "every connection handed or dropped", func() bool {
+				return d.Handed()+d.Dropped() == n
+			})
+			closed = true
+			d.Close()
+			if err := <-readerDone; err != nil {
+				t.Errorf("healthy worker: %v", err)
+			}
+			// All but what the dead worker's socket held, and what was dropped
+			// in the burst, reached the healthy one: its queue was re-dispatched.
+			if d.Dropped() != droppedBefore {
+				t.Errorf("Dropped() = %d after the stopped worker died, %d before: its queue was not re-dispatched", d.Dropped(), droppedBefore)
+			}
+			if got := received.Load(); got < n-int64(droppedBefore)-slack {
+				t.Errorf("healthy worker received %d of %d (handed %d, dropped %d), want all but the dropped and the few the dead worker's socket held",
+					got, n, d.Handed(), d.Dropped())
+			}
+			if !logged(logs, "worker failed") {
+				t.Errorf("no log of the dead worker: %v", logs.Records())
+			}
+			for _, c := range clients {
+				c.Close()
+			}
+			clients = nil
+			stuckB.Close()
+			healthyB.Close()
+			// Dispatcher.Close closed stuckA and healthyA.
+			// Every close above is done when it returns; checked at once, as a
+			// leaked *os.File is closed by its finalizer at some later GC.
+			if got := fdCount(t); got > baseFDs-2 {
+				t.Errorf("%d descriptors open, want at most %d: leaked\n%s", got, baseFDs-2, conformance.FDs())
+			}
+			// The loop's own goroutines (the net backend's accept loop) end at its Shutdown.
+			goleak.VerifyNone(t, ignore, goleak.IgnoreAnyFunction("github.com/edgeloop/edgeloop/backend/stdnet.(*netEngine).acceptLoop"))
 		})
 	}
 }
