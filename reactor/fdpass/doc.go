@@ -11,13 +11,16 @@
 //
 // The hand-off: the acceptor listens with a Dispatcher's Factory, which
 // takes each connection off its loop without closing it (reactor.Detach)
-// and sends it to the next worker, round robin; a worker runs Serve, which
-// receives them and serves each on its Loop (Loop.Adopt). The socket moves
-// whole: input the client sent that the acceptor has not read goes with it.
-// A worker that dies is dropped at the first send that fails, and that
-// connection goes to the next worker; with none left, connections are
-// closed and the failure logged. Connections a worker had received die
-// with it.
+// and queues it, without blocking, for the next worker, round robin,
+// passing over a worker whose queue is full; one goroutine per worker
+// sends its queue. A worker runs Serve, which receives them and serves
+// each on its Loop (Loop.Adopt). The socket moves whole: input the client
+// sent that the acceptor has not read goes with it. A worker that stops
+// reading (SIGSTOP) holds only its own queue; the others go on being fed.
+// A worker that dies, or stops reading for SendTimeout, is dropped at the
+// first send that fails, and the connections queued for it go to the
+// others; with none left, connections are closed and the failure logged.
+// Connections a worker had received die with it.
 //
 // Usage, in the acceptor (workers are the acceptor's ends of one socket
 // pair per worker, the other end passed to each worker process, say as
