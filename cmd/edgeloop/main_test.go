@@ -805,7 +805,8 @@ func waitRSS(t *testing.T, pid int, what string, ok func(kb int64) bool) {
 			return
 		}
 		if time.Now().After(end) {
-			t.Fatalf("waited 30 s for %s; RSS is %d KiB", what, kb)
+			fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+			t.Fatalf("waited 30 s for %s; RSS is %d KiB, the process has %d descriptors open", what, kb, len(fds))
 		}
 		time.Sleep(10 * time.Millisecond) // polling /proc, with a deadline
 	}
