@@ -120,7 +120,7 @@ func handOver(t *testing.T, b string, loops int) {
 				t.Fatalf("Unix exchange %d after the hand-over: %v", i, err)
 			}
 		}
-		if err := udpEchoRetry(udp.String()); err != nil {
+		if err := conformance.UDPEchoes(udp.String()); err != nil {
 			t.Fatalf("UDP after the hand-over: %v", err)
 		}
 		if err := echoOn(early, "after"); err != nil {
@@ -136,28 +136,6 @@ func handOver(t *testing.T, b string, loops int) {
 			t.Fatalf("Unix exchange after the old Loop's Shutdown: %v", err)
 		}
 	}
-}
-
-// udpEchoRetry sends a datagram to addr and waits for it back, retrying: a
-// datagram may be lost.
-func udpEchoRetry(addr string) error {
-	c, err := net.Dial("udp", addr)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	buf := make([]byte, 64)
-	var last error
-	for i := 0; i < 20; i++ {
-		c.Write([]byte("ping"))
-		c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-		n, err := c.Read(buf)
-		if err == nil && string(buf[:n]) == "ping" {
-			return nil
-		}
-		last = err
-	}
-	return fmt.Errorf("no echo: %v", last)
 }
 
 // TestListenFileRefuses checks that ListenFile and ListenPacketFile refuse

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edgeloop/edgeloop/internal/conformance"
 )
 
 // socketFile is a listening or bound socket made by the test, as a file to
@@ -179,7 +181,7 @@ func newLauncher(t *testing.T, env []string, socks []socketFile, args []string) 
 // serves checks that service answers over network/addr.
 func serves(service, network, addr string) error {
 	if network == "udp" {
-		return udpEchoes(addr)
+		return conformance.UDPEchoes(addr)
 	}
 	msg := "hello\n" // an echo and a line echo alike send it back
 	dialErr, err := exchange(network, addr, msg)

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edgeloop/edgeloop/internal/conformance"
 )
 
 // process is an `edgeloop serve` whose output goes to pipes this test
@@ -364,7 +366,7 @@ func TestServeRestartUnderLoad(t *testing.T) {
 			if _, err := os.Lstat(path); err != nil {
 				t.Errorf("the Unix socket's file after the old process exited: %v", err)
 			}
-			if err := udpEchoes(udp); err != nil {
+			if err := conformance.UDPEchoes(udp); err != nil {
 				t.Errorf("UDP after the restart: %v", err)
 			}
 			syscall.Kill(pid, syscall.SIGTERM)
@@ -380,27 +382,6 @@ func TestServeRestartUnderLoad(t *testing.T) {
 			}
 		})
 	}
-}
-
-// udpEchoes sends a datagram to addr until one comes back.
-func udpEchoes(addr string) error {
-	c, err := net.Dial("udp", addr)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	buf := make([]byte, 64)
-	var last error
-	for i := 0; i < 20; i++ {
-		c.Write([]byte("ping"))
-		c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-		n, err := c.Read(buf)
-		if err == nil && string(buf[:n]) == "ping" {
-			return nil
-		}
-		last = err
-	}
-	return fmt.Errorf("no echo: %v", last)
 }
 
 // TestServeRestartFailedReplacementServesOn replaces the binary with one
@@ -442,7 +423,7 @@ func TestServeRestartFailedReplacementServesOn(t *testing.T) {
 			}
 		}
 	}
-	if err := udpEchoes(udp); err != nil {
+	if err := conformance.UDPEchoes(udp); err != nil {
 		t.Fatalf("UDP after the failed restart: %v", err)
 	}
 	old.cmd.Process.Signal(syscall.SIGTERM)

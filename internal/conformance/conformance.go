@@ -436,3 +436,25 @@ func Percentile(ds []time.Duration, p float64) time.Duration {
 	rank := int(float64(len(ds))*p/100+0.999999) - 1
 	return ds[min(max(rank, 0), len(ds)-1)]
 }
+
+// UDPEchoes sends a datagram to an echo endpoint at addr until one comes
+// back, up to 20 tries of 500 ms each: a datagram may be lost.
+func UDPEchoes(addr string) error {
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	buf := make([]byte, 64)
+	var last error
+	for range 20 {
+		c.Write([]byte("ping"))
+		c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		n, err := c.Read(buf)
+		if err == nil && string(buf[:n]) == "ping" {
+			return nil
+		}
+		last = err
+	}
+	return fmt.Errorf("no echo: %v", last)
+}
